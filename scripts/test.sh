@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sets up and runs every test: the warnings-as-errors build (unit, integration, protocol and
+# Python tests), then the same suites against an AddressSanitizer+UBSan build.
+# Exits non-zero on any failure.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+"$here/scripts/setup.sh"
+py=$here/build/venv/bin/python
+status=0
+
+run_suite() {   # $1 build dir, $2 label
+    local build=$1 label=$2
+    echo "=== [$label] ctest"
+    (cd "$build" && ctest --output-on-failure -j2) || status=1
+    echo "=== [$label] pytest"
+    TENSORD_BIN="$build/server/tensord" "$py" -m pytest -q -p no:cacheprovider \
+        "$here/tests/protocol" "$here/tests/python" || status=1
+}
+
+"$here/scripts/build.sh" "$here/build"
+run_suite "$here/build" release
+
+if [ "${TD_SKIP_ASAN:-0}" != 1 ]; then
+    "$here/scripts/build.sh" "$here/build-asan" -DTD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
+        -DTD_BUILD_BENCH=OFF
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    run_suite "$here/build-asan" asan
+fi
+
+if [ $status -ne 0 ]; then
+    echo "tests: FAILED" >&2
+else
+    echo "tests: all suites passed"
+fi
+exit $status
