@@ -1,0 +1,979 @@
+/*
+ * ops_reduce.c - reductions (sum, mean, prod, amax, amin, argmax, argmin, var, std, all,
+ * any, logsumexp) and scans (cumsum, cumprod).
+ *
+ * A reduction splits the input's dims into kept ("outer") and reduced ("inner") dims, both in
+ * their original order. The output is contiguous, so walking the outer dims in C order visits
+ * output elements in memory order. The inner dims are coalesced where memory allows and walked
+ * as rows (one strided 1-d run each) so typed loops stay simple. Each op supplies an
+ * accumulator: init, a row function per pass, and a finish that stores the result.
+ *
+ * Floating sums accumulate in double with Neumaier's compensated summation (A. Neumaier,
+ * "Rundungsfehleranalyse einiger Verfahren zur Summation endlicher Summen", ZAMM 54, 1974), so
+ * float32 and float64 sums are at least as accurate as NumPy's pairwise sums. Integer sums and
+ * products wrap in 64 bits (computed unsigned: no undefined behaviour).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "td_internal.h"
+
+/* ---------------------------------------------------------------------------------------
+ * Dims, metas and the walk.
+ */
+
+/* mask[d] = reduce dim d. No dim attribute, or an empty list, means every dim. */
+static int red_mask(const char *op, const struct td_op_ctx *c, int ndim, bool *mask,
+                    struct td_error *err)
+{
+    for (int i = 0; i < TD_MAX_NDIM; i++)
+        mask[i] = false;
+    int n = 0;
+    const int64_t *dims = td_arg_has(c, "dim") ? td_arg_ints(c, "dim", &n) : NULL;
+    if (n == 0) {
+        for (int i = 0; i < ndim; i++)
+            mask[i] = true;
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        int d;
+        int rc = td__norm_dim(op, dims[i], ndim, &d, err);
+        if (rc)
+            return rc;
+        if (ndim == 0)
+            continue;
+        if (mask[d])
+            return td_error_set(err, TD_EINVAL, "%s: dim %d appears more than once", op, d);
+        mask[d] = true;
+    }
+    return 0;
+}
+
+/* The same for argmax/argmin's single optional dim. */
+static int red_mask_one(const char *op, const struct td_op_ctx *c, int ndim, bool *mask,
+                        struct td_error *err)
+{
+    for (int i = 0; i < TD_MAX_NDIM; i++)
+        mask[i] = !td_arg_has(c, "dim") && i < ndim;
+    if (!td_arg_has(c, "dim"))
+        return 0;
+    int d;
+    int rc = td__norm_dim(op, td_arg_int(c, "dim"), ndim, &d, err);
+    if (rc)
+        return rc;
+    if (ndim > 0)
+        mask[d] = true;
+    return 0;
+}
+
+static void red_out_meta(const struct td_meta *m, const bool *mask, bool keepdim,
+                         enum td_dtype dt, struct td_meta *out)
+{
+    int64_t shape[TD_MAX_NDIM];
+    int n = 0;
+    for (int i = 0; i < m->ndim; i++) {
+        if (!mask[i])
+            shape[n++] = m->shape[i];
+        else if (keepdim)
+            shape[n++] = 1;
+    }
+    td__meta_set(out, dt, n, shape);
+}
+
+/* TD_EINVAL when a reduced dim is empty (amax, amin, argmax, argmin have no identity). */
+static int red_nonempty(const char *op, const struct td_meta *m, const bool *mask,
+                        struct td_error *err)
+{
+    for (int i = 0; i < m->ndim; i++)
+        if (mask[i] && m->shape[i] == 0)
+            return td_error_set(err, TD_EINVAL,
+                                "%s: cannot reduce over dim %d of size 0 (no identity)", op, i);
+    return 0;
+}
+
+struct red {
+    int nouter;
+    int64_t oshape[TD_MAX_NDIM], ostr[TD_MAX_NDIM];
+    int ninner;
+    int64_t ishape[TD_MAX_NDIM], istr[TD_MAX_NDIM];
+    int64_t inner_numel;
+};
+
+static void red_plan(const struct td_tensor *t, const bool *mask, struct red *r)
+{
+    r->nouter = 0;
+    r->ninner = 0;
+    r->inner_numel = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        if (!mask[d]) {
+            r->oshape[r->nouter] = t->shape[d];
+            r->ostr[r->nouter] = t->strides[d];
+            r->nouter++;
+            continue;
+        }
+        r->inner_numel *= t->shape[d];
+        if (t->shape[d] == 1)
+            continue;
+        /* Merge with the previous inner dim when together they form one strided run;
+         * this keeps C order, which argmax's flat index relies on. */
+        int n = r->ninner;
+        if (n > 0 && r->istr[n - 1] == t->strides[d] * t->shape[d]) {
+            r->ishape[n - 1] *= t->shape[d];
+            r->istr[n - 1] = t->strides[d];
+        } else {
+            r->ishape[n] = t->shape[d];
+            r->istr[n] = t->strides[d];
+            r->ninner++;
+        }
+    }
+}
+
+static bool idx_next(int64_t *idx, const int64_t *shape, int ndim)
+{
+    for (int d = ndim - 1; d >= 0; d--) {
+        if (++idx[d] < shape[d])
+            return true;
+        idx[d] = 0;
+    }
+    return false;
+}
+
+enum acc_mode { M_INT, M_BOOL, M_FLOAT, M_COMPLEX };
+
+struct acc {
+    enum td_dtype dt;     /* input dtype */
+    enum td_dtype odt;    /* output dtype */
+    enum acc_mode mode;
+    int pass;
+    int64_t n;            /* elements reduced per output */
+    int64_t pos;          /* flat index of the next element (argmax) */
+    uint64_t iv;          /* integer sum/product, wraps */
+    bool b;
+    double s, sc, si, sci;  /* sum and compensation, real and imaginary */
+    bool have, nan;
+    int64_t best_i;
+    double best_f;
+    int64_t best_pos;
+    double mean_re, mean_im, shift, correction;
+    bool is_max, is_std;
+};
+
+struct red_op {
+    int passes;
+    void (*init)(struct acc *a);
+    void (*row)(struct acc *a, const char *p, int64_t sb, int64_t n);
+    void (*between)(struct acc *a);   /* after every pass but the last */
+    void (*fin)(struct acc *a, char *outp);
+};
+
+/* Runs op over every output element. out is contiguous with the reduced shape. */
+static void red_run(const struct red_op *op, struct acc *proto, const struct td_tensor *in,
+                    const bool *mask, struct td_tensor *o)
+{
+    struct red r;
+    red_plan(in, mask, &r);
+    if (td_tensor_numel(o) == 0)
+        return;
+    proto->n = r.inner_numel;
+    size_t isz = td_dtype_size(in->dtype), osz = td_dtype_size(o->dtype);
+    const char *base = td_tensor_data(in);
+    char *outp = td_tensor_data(o);
+    int64_t L = r.ninner ? r.ishape[r.ninner - 1] : 1;
+    int64_t S = r.ninner ? r.istr[r.ninner - 1] * (int64_t)isz : 0;
+    int nrest = r.ninner ? r.ninner - 1 : 0;
+    int64_t oidx[TD_MAX_NDIM] = {0};
+    do {
+        int64_t ooff = 0;
+        for (int d = 0; d < r.nouter; d++)
+            ooff += oidx[d] * r.ostr[d];
+        const char *ob = base + ooff * (int64_t)isz;
+        struct acc a = *proto;
+        op->init(&a);
+        for (a.pass = 0; a.pass < op->passes; a.pass++) {
+            a.pos = 0;
+            if (r.inner_numel > 0) {
+                int64_t iidx[TD_MAX_NDIM] = {0};
+                do {
+                    int64_t off = 0;
+                    for (int d = 0; d < nrest; d++)
+                        off += iidx[d] * r.istr[d];
+                    op->row(&a, ob + off * (int64_t)isz, S, L);
+                } while (idx_next(iidx, r.ishape, nrest));
+            }
+            if (a.pass + 1 < op->passes)
+                op->between(&a);
+        }
+        op->fin(&a, outp);
+        outp += osz;
+    } while (idx_next(oidx, r.oshape, r.nouter));
+}
+
+static enum acc_mode mode_of(enum td_dtype dt)
+{
+    if (dt == TD_BOOL)
+        return M_BOOL;
+    if (td_dtype_is_integral(dt, false))
+        return M_INT;
+    if (td_dtype_is_complex(dt))
+        return M_COMPLEX;
+    return M_FLOAT;
+}
+
+/* Loads element p of dtype dt as the integer value it has after a cast to an integer dtype. */
+static int64_t ld_i(const char *p, enum td_dtype dt)
+{
+    return td__load_i64(p, dt);
+}
+
+static double ld_f(const char *p, enum td_dtype dt)
+{
+    switch (dt) {
+    case TD_FLOAT32: {
+        float v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    case TD_FLOAT64: {
+        double v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    default:
+        return td__load_f64(p, dt);
+    }
+}
+
+/* Neumaier step: adds x to the running sum (*s, compensation *c). */
+static inline void neu_add(double *s, double *c, double x)
+{
+    double t = *s + x;
+    if (fabs(*s) >= fabs(x))
+        *c += (*s - t) + x;
+    else
+        *c += (x - t) + *s;
+    *s = t;
+}
+
+/* The compensated total; an infinite or NaN sum makes the compensation meaningless. */
+static inline double neu_total(double s, double c)
+{
+    return isfinite(s) ? s + c : s;
+}
+
+static void acc_zero(struct acc *a)
+{
+    a->iv = 0;
+    a->b = false;
+    a->s = a->sc = a->si = a->sci = 0;
+    a->have = a->nan = false;
+    a->best_i = 0;
+    a->best_f = 0;
+    a->best_pos = 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * sum, prod, mean.
+ */
+static void sum_init(struct acc *a)
+{
+    acc_zero(a);
+}
+
+static void sum_row(struct acc *a, const char *p, int64_t sb, int64_t n)
+{
+    switch (a->mode) {
+    case M_INT:
+        for (int64_t j = 0; j < n; j++, p += sb)
+            a->iv += (uint64_t)ld_i(p, a->dt);
+        break;
+    case M_BOOL:
+        for (int64_t j = 0; j < n; j++, p += sb)
+            a->b = a->b || td__load_bool(p, a->dt);
+        break;
+    case M_FLOAT:
+        if (a->dt == TD_FLOAT32) {
+            for (int64_t j = 0; j < n; j++, p += sb) {
+                float v;
+                memcpy(&v, p, sizeof v);
+                neu_add(&a->s, &a->sc, v);
+            }
+        } else {
+            for (int64_t j = 0; j < n; j++, p += sb)
+                neu_add(&a->s, &a->sc, ld_f(p, a->dt));
+        }
+        break;
+    case M_COMPLEX:
+        for (int64_t j = 0; j < n; j++, p += sb) {
+            double complex z = td__load_c128(p, a->dt);
+            neu_add(&a->s, &a->sc, creal(z));
+            neu_add(&a->si, &a->sci, cimag(z));
+        }
+        break;
+    }
+}
+
+static void sum_fin(struct acc *a, char *outp)
+{
+    switch (a->mode) {
+    case M_INT:
+        td__store_i64(outp, a->odt, (int64_t)a->iv);
+        break;
+    case M_BOOL:
+        td__store_bool(outp, a->odt, a->b);
+        break;
+    case M_FLOAT:
+        td__store_f64(outp, a->odt, neu_total(a->s, a->sc));
+        break;
+    case M_COMPLEX:
+        td__store_c128(outp, a->odt,
+                       CMPLX(neu_total(a->s, a->sc), neu_total(a->si, a->sci)));
+        break;
+    }
+}
+
+static void mean_fin(struct acc *a, char *outp)
+{
+    double n = (double)a->n;
+    if (a->mode == M_COMPLEX)
+        td__store_c128(outp, a->odt,
+                       CMPLX(neu_total(a->s, a->sc) / n, neu_total(a->si, a->sci) / n));
+    else
+        td__store_f64(outp, a->odt, neu_total(a->s, a->sc) / n);
+}
+
+static void prod_init(struct acc *a)
+{
+    acc_zero(a);
+    a->iv = 1;
+    a->b = true;
+    a->s = 1;
+}
+
+static void prod_row(struct acc *a, const char *p, int64_t sb, int64_t n)
+{
+    switch (a->mode) {
+    case M_INT:
+        for (int64_t j = 0; j < n; j++, p += sb)
+            a->iv *= (uint64_t)ld_i(p, a->dt);
+        break;
+    case M_BOOL:
+        for (int64_t j = 0; j < n; j++, p += sb)
+            a->b = a->b && td__load_bool(p, a->dt);
+        break;
+    case M_FLOAT:
+        for (int64_t j = 0; j < n; j++, p += sb)
+            a->s *= ld_f(p, a->dt);
+        break;
+    case M_COMPLEX: {
+        double complex z = CMPLX(a->s, a->si);
+        for (int64_t j = 0; j < n; j++, p += sb)
+            z *= td__load_c128(p, a->dt);
+        a->s = creal(z);
+        a->si = cimag(z);
+        break;
+    }
+    }
+}
+
+static void prod_fin(struct acc *a, char *outp)
+{
+    switch (a->mode) {
+    case M_INT:
+        td__store_i64(outp, a->odt, (int64_t)a->iv);
+        break;
+    case M_BOOL:
+        td__store_bool(outp, a->odt, a->b);
+        break;
+    case M_FLOAT:
+        td__store_f64(outp, a->odt, a->s);
+        break;
+    case M_COMPLEX:
+        td__store_c128(outp, a->odt, CMPLX(a->s, a->si));
+        break;
+    }
+}
+
+static void no_between(struct acc *a)
+{
+    (void)a;
+}
+
+static const struct red_op OP_SUM = {1, sum_init, sum_row, no_between, sum_fin};
+static const struct red_op OP_MEAN = {1, sum_init, sum_row, no_between, mean_fin};
+static const struct red_op OP_PROD = {1, prod_init, prod_row, no_between, prod_fin};
+
+/* Output dtype of sum/prod/cumsum/cumprod: the dtype attr, else int64 for bool and integers. */
+static int accum_dtype(const char *op, const struct td_op_ctx *c, enum td_dtype in,
+                       enum td_dtype *out, struct td_error *err)
+{
+    if (td_arg_has(c, "dtype")) {
+        enum td_dtype dt = td_arg_dtype(c, "dtype");
+        if (td_dtype_is_complex(in) && !td_dtype_is_complex(dt))
+            return td_error_set(err, TD_EINVAL, "%s: cannot compute complex input in %s", op,
+                                td_dtype_name(dt));
+        *out = dt;
+        return 0;
+    }
+    *out = td_dtype_is_integral(in, true) ? TD_INT64 : in;
+    return 0;
+}
+
+static int mean_dtype(const struct td_op_ctx *c, enum td_dtype in, enum td_dtype *out,
+                      struct td_error *err)
+{
+    if (!td_arg_has(c, "dtype")) {
+        *out = in;
+        return 0;
+    }
+    enum td_dtype dt = td_arg_dtype(c, "dtype");
+    if (!td_dtype_is_floating(dt) && !td_dtype_is_complex(dt))
+        return td_error_set(err, TD_EINVAL, "mean: dtype must be floating or complex, got %s",
+                            td_dtype_name(dt));
+    if (td_dtype_is_complex(in) && !td_dtype_is_complex(dt))
+        return td_error_set(err, TD_EINVAL, "mean: cannot compute complex input in %s",
+                            td_dtype_name(dt));
+    *out = dt;
+    return 0;
+}
+
+/* Shared meta/kernel bodies for ops with a dim list and keepdim. */
+enum red_kind {
+    RK_SUM, RK_MEAN, RK_PROD, RK_AMAX, RK_AMIN, RK_VAR, RK_STD, RK_ALL, RK_ANY, RK_LSE
+};
+
+static const char *const RK_NAMES[] = {"sum", "mean", "prod", "amax", "amin",
+                                       "var", "std", "all", "any", "logsumexp"};
+
+static int red_dtype(enum red_kind k, const struct td_op_ctx *c, enum td_dtype in,
+                     enum td_dtype *out, struct td_error *err)
+{
+    switch (k) {
+    case RK_SUM:
+    case RK_PROD:
+        return accum_dtype(RK_NAMES[k], c, in, out, err);
+    case RK_MEAN:
+        return mean_dtype(c, in, out, err);
+    case RK_AMAX:
+    case RK_AMIN:
+        *out = in;
+        return 0;
+    case RK_VAR:
+    case RK_STD:
+        *out = td_dtype_to_real(in);
+        return 0;
+    case RK_ALL:
+    case RK_ANY:
+        *out = TD_BOOL;
+        return 0;
+    case RK_LSE:
+        *out = td_dtype_is_integral(in, true) ? TD_FLOAT32 : in;
+        return 0;
+    }
+    return td_error_set(err, TD_EINTERNAL, "reduction: unknown kind");
+}
+
+static int red_meta(enum red_kind k, const struct td_op_ctx *c, struct td_meta *out,
+                    struct td_error *err)
+{
+    const struct td_meta *m = &c->in_meta[0];
+    const char *op = RK_NAMES[k];
+    bool mask[TD_MAX_NDIM];
+    enum td_dtype dt;
+    int rc = red_mask(op, c, m->ndim, mask, err);
+    if (rc)
+        return rc;
+    if (k == RK_AMAX || k == RK_AMIN) {
+        rc = red_nonempty(op, m, mask, err);
+        if (rc)
+            return rc;
+    }
+    rc = red_dtype(k, c, m->dtype, &dt, err);
+    if (rc)
+        return rc;
+    red_out_meta(m, mask, td_arg_bool(c, "keepdim"), dt, out);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * amax, amin, argmax, argmin.
+ */
+static void ext_init(struct acc *a)
+{
+    acc_zero(a);
+}
+
+/* Integers compare exactly as int64, floats as double; the first NaN wins for good. */
+static void ext_row(struct acc *a, const char *p, int64_t sb, int64_t n)
+{
+    if (a->mode == M_INT || a->mode == M_BOOL) {
+        for (int64_t j = 0; j < n; j++, p += sb, a->pos++) {
+            int64_t v = ld_i(p, a->dt);
+            if (!a->have || (a->is_max ? v > a->best_i : v < a->best_i)) {
+                a->best_i = v;
+                a->best_pos = a->pos;
+                a->have = true;
+            }
+        }
+        return;
+    }
+    for (int64_t j = 0; j < n; j++, p += sb, a->pos++) {
+        if (a->nan)
+            continue;
+        double v = ld_f(p, a->dt);
+        if (isnan(v)) {
+            a->nan = true;
+            a->best_f = v;
+            a->best_pos = a->pos;
+        } else if (!a->have || (a->is_max ? v > a->best_f : v < a->best_f)) {
+            a->best_f = v;
+            a->best_pos = a->pos;
+            a->have = true;
+        }
+    }
+}
+
+static void ext_fin(struct acc *a, char *outp)
+{
+    if (a->mode == M_INT || a->mode == M_BOOL)
+        td__store_i64(outp, a->odt, a->best_i);
+    else
+        td__store_f64(outp, a->odt, a->best_f);
+}
+
+static void arg_fin(struct acc *a, char *outp)
+{
+    td__store_i64(outp, TD_INT64, a->best_pos);
+}
+
+static const struct red_op OP_EXT = {1, ext_init, ext_row, no_between, ext_fin};
+static const struct red_op OP_ARG = {1, ext_init, ext_row, no_between, arg_fin};
+
+/* ---------------------------------------------------------------------------------------
+ * var, std: two passes (mean, then the sum of squared distances) - the textbook two-pass
+ * algorithm, accurate without Welford's per-element division.
+ */
+static void var_between(struct acc *a)
+{
+    double n = (double)a->n;
+    a->mean_re = neu_total(a->s, a->sc) / n;
+    a->mean_im = a->mode == M_COMPLEX ? neu_total(a->si, a->sci) / n : 0;
+    a->s = a->sc = 0;
+}
+
+static void var_row(struct acc *a, const char *p, int64_t sb, int64_t n)
+{
+    if (a->pass == 0) {
+        sum_row(a, p, sb, n);
+        return;
+    }
+    if (a->mode == M_COMPLEX) {
+        for (int64_t j = 0; j < n; j++, p += sb) {
+            double complex z = td__load_c128(p, a->dt);
+            double dr = creal(z) - a->mean_re, di = cimag(z) - a->mean_im;
+            neu_add(&a->s, &a->sc, dr * dr + di * di);
+        }
+        return;
+    }
+    for (int64_t j = 0; j < n; j++, p += sb) {
+        double d = ld_f(p, a->dt) - a->mean_re;
+        neu_add(&a->s, &a->sc, d * d);
+    }
+}
+
+static void var_fin(struct acc *a, char *outp)
+{
+    double div = (double)a->n - a->correction;
+    if (div < 0)
+        div = 0;
+    double v = neu_total(a->s, a->sc) / div;
+    td__store_f64(outp, a->odt, a->is_std ? sqrt(v) : v);
+}
+
+static const struct red_op OP_VAR = {2, sum_init, var_row, var_between, var_fin};
+
+/* ---------------------------------------------------------------------------------------
+ * all, any.
+ */
+static void all_init(struct acc *a)
+{
+    acc_zero(a);
+    a->b = a->is_max;   /* is_max: all (identity true); else any (identity false) */
+}
+
+static void all_row(struct acc *a, const char *p, int64_t sb, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++, p += sb) {
+        bool v = td__load_bool(p, a->dt);
+        a->b = a->is_max ? (a->b && v) : (a->b || v);
+    }
+}
+
+static void all_fin(struct acc *a, char *outp)
+{
+    td__store_bool(outp, TD_BOOL, a->b);
+}
+
+static const struct red_op OP_ALL = {1, all_init, all_row, no_between, all_fin};
+
+/* ---------------------------------------------------------------------------------------
+ * logsumexp: m = max(x) (real part for complex); shift = m unless m is infinite (then 0, as
+ * torch does, so all -inf gives -inf and +inf gives +inf); log(sum(exp(x - shift))) + shift.
+ */
+static void lse_init(struct acc *a)
+{
+    acc_zero(a);
+    a->best_f = -INFINITY;
+}
+
+static void lse_row(struct acc *a, const char *p, int64_t sb, int64_t n)
+{
+    if (a->pass == 0) {
+        for (int64_t j = 0; j < n; j++, p += sb) {
+            double v = a->mode == M_COMPLEX ? creal(td__load_c128(p, a->dt)) : ld_f(p, a->dt);
+            if (v > a->best_f)
+                a->best_f = v;
+        }
+        return;
+    }
+    if (a->mode == M_COMPLEX) {
+        for (int64_t j = 0; j < n; j++, p += sb) {
+            double complex e = cexp(td__load_c128(p, a->dt) - a->shift);
+            neu_add(&a->s, &a->sc, creal(e));
+            neu_add(&a->si, &a->sci, cimag(e));
+        }
+        return;
+    }
+    for (int64_t j = 0; j < n; j++, p += sb)
+        neu_add(&a->s, &a->sc, exp(ld_f(p, a->dt) - a->shift));
+}
+
+static void lse_between(struct acc *a)
+{
+    a->shift = isinf(a->best_f) ? 0 : a->best_f;
+}
+
+static void lse_fin(struct acc *a, char *outp)
+{
+    if (a->mode == M_COMPLEX) {
+        double complex s = CMPLX(neu_total(a->s, a->sc), neu_total(a->si, a->sci));
+        td__store_c128(outp, a->odt, clog(s) + a->shift);
+    } else {
+        td__store_f64(outp, a->odt, log(neu_total(a->s, a->sc)) + a->shift);
+    }
+}
+
+static const struct red_op OP_LSE = {2, lse_init, lse_row, lse_between, lse_fin};
+
+/* ---------------------------------------------------------------------------------------
+ * The kernels.
+ */
+static int red_cpu(enum red_kind k, const struct td_op_ctx *c, struct td_tensor **out,
+                   struct td_error *err)
+{
+    const struct td_tensor *in = c->inputs[0];
+    bool mask[TD_MAX_NDIM];
+    int rc = red_mask(RK_NAMES[k], c, in->ndim, mask, err);
+    if (rc)
+        return rc;
+    struct acc a;
+    memset(&a, 0, sizeof a);
+    a.dt = in->dtype;
+    a.odt = out[0]->dtype;
+    const struct red_op *op = NULL;
+    switch (k) {
+    case RK_SUM:
+        op = &OP_SUM;
+        a.mode = mode_of(a.odt);
+        break;
+    case RK_MEAN:
+        op = &OP_MEAN;
+        a.mode = mode_of(a.odt);
+        break;
+    case RK_PROD:
+        op = &OP_PROD;
+        a.mode = mode_of(a.odt);
+        break;
+    case RK_AMAX:
+    case RK_AMIN:
+        op = &OP_EXT;
+        a.mode = mode_of(a.dt);
+        a.is_max = k == RK_AMAX;
+        break;
+    case RK_VAR:
+    case RK_STD:
+        op = &OP_VAR;
+        a.mode = td_dtype_is_complex(a.dt) ? M_COMPLEX : M_FLOAT;
+        a.is_std = k == RK_STD;
+        a.correction = td_arg_float(c, "correction");
+        break;
+    case RK_ALL:
+    case RK_ANY:
+        op = &OP_ALL;
+        a.is_max = k == RK_ALL;
+        break;
+    case RK_LSE:
+        op = &OP_LSE;
+        a.mode = td_dtype_is_complex(a.dt) ? M_COMPLEX : M_FLOAT;
+        break;
+    }
+    red_run(op, &a, in, mask, out[0]);
+    return 0;
+}
+
+int meta_sum(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return red_meta(RK_SUM, c, out, err);
+}
+
+int cpu_sum(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return red_cpu(RK_SUM, c, out, err);
+}
+
+int meta_mean(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return red_meta(RK_MEAN, c, out, err);
+}
+
+int cpu_mean(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return red_cpu(RK_MEAN, c, out, err);
+}
+
+int meta_prod(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return red_meta(RK_PROD, c, out, err);
+}
+
+int cpu_prod(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return red_cpu(RK_PROD, c, out, err);
+}
+
+int meta_amax(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return red_meta(RK_AMAX, c, out, err);
+}
+
+int cpu_amax(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return red_cpu(RK_AMAX, c, out, err);
+}
+
+int meta_amin(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return red_meta(RK_AMIN, c, out, err);
+}
+
+int cpu_amin(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return red_cpu(RK_AMIN, c, out, err);
+}
+
+int meta_var(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return red_meta(RK_VAR, c, out, err);
+}
+
+int cpu_var(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return red_cpu(RK_VAR, c, out, err);
+}
+
+int meta_std(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return red_meta(RK_STD, c, out, err);
+}
+
+int cpu_std(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return red_cpu(RK_STD, c, out, err);
+}
+
+int meta_all(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return red_meta(RK_ALL, c, out, err);
+}
+
+int cpu_all(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return red_cpu(RK_ALL, c, out, err);
+}
+
+int meta_any(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return red_meta(RK_ANY, c, out, err);
+}
+
+int cpu_any(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return red_cpu(RK_ANY, c, out, err);
+}
+
+int meta_logsumexp(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return red_meta(RK_LSE, c, out, err);
+}
+
+int cpu_logsumexp(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return red_cpu(RK_LSE, c, out, err);
+}
+
+static int arg_meta(const char *op, const struct td_op_ctx *c, struct td_meta *out,
+                    struct td_error *err)
+{
+    const struct td_meta *m = &c->in_meta[0];
+    bool mask[TD_MAX_NDIM];
+    int rc = red_mask_one(op, c, m->ndim, mask, err);
+    if (rc)
+        return rc;
+    if (td_shape_numel(m->shape, m->ndim) == 0 && !td_arg_has(c, "dim"))
+        return td_error_set(err, TD_EINVAL, "%s: cannot reduce an empty tensor", op);
+    rc = red_nonempty(op, m, mask, err);
+    if (rc)
+        return rc;
+    red_out_meta(m, mask, td_arg_bool(c, "keepdim"), TD_INT64, out);
+    return 0;
+}
+
+static int arg_cpu(const char *op, bool is_max, const struct td_op_ctx *c,
+                   struct td_tensor **out, struct td_error *err)
+{
+    const struct td_tensor *in = c->inputs[0];
+    bool mask[TD_MAX_NDIM];
+    int rc = red_mask_one(op, c, in->ndim, mask, err);
+    if (rc)
+        return rc;
+    struct acc a;
+    memset(&a, 0, sizeof a);
+    a.dt = in->dtype;
+    a.odt = TD_INT64;
+    a.mode = mode_of(a.dt);
+    a.is_max = is_max;
+    red_run(&OP_ARG, &a, in, mask, out[0]);
+    return 0;
+}
+
+int meta_argmax(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return arg_meta("argmax", c, out, err);
+}
+
+int cpu_argmax(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return arg_cpu("argmax", true, c, out, err);
+}
+
+int meta_argmin(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return arg_meta("argmin", c, out, err);
+}
+
+int cpu_argmin(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return arg_cpu("argmin", false, c, out, err);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * cumsum, cumprod: each line along dim is scanned with a running accumulator.
+ */
+static int scan_meta(const char *op, const struct td_op_ctx *c, struct td_meta *out,
+                     struct td_error *err)
+{
+    const struct td_meta *m = &c->in_meta[0];
+    int d;
+    enum td_dtype dt;
+    int rc = td__norm_dim(op, td_arg_int(c, "dim"), m->ndim, &d, err);
+    if (rc)
+        return rc;
+    rc = accum_dtype(op, c, m->dtype, &dt, err);
+    if (rc)
+        return rc;
+    td__meta_set(out, dt, m->ndim, m->shape);
+    return 0;
+}
+
+static int scan_cpu(const char *op, bool is_prod, const struct td_op_ctx *c,
+                    struct td_tensor **out, struct td_error *err)
+{
+    const struct td_tensor *in = c->inputs[0];
+    struct td_tensor *o = out[0];
+    int d;
+    int rc = td__norm_dim(op, td_arg_int(c, "dim"), in->ndim, &d, err);
+    if (rc)
+        return rc;
+    if (td_tensor_numel(in) == 0)
+        return 0;
+    enum td_dtype dt = in->dtype, odt = o->dtype;
+    enum acc_mode mode = mode_of(odt);
+    size_t isz = td_dtype_size(dt), osz = td_dtype_size(odt);
+    /* Lines: every index with idx[d] = 0; a 0-d tensor is one line of one element. */
+    int nd = in->ndim;
+    int64_t lshape[TD_MAX_NDIM];
+    memcpy(lshape, in->shape, sizeof lshape);
+    int64_t n = 1, istep = 0, ostep = 0;
+    if (nd > 0) {
+        n = in->shape[d];
+        istep = in->strides[d] * (int64_t)isz;
+        ostep = o->strides[d] * (int64_t)osz;
+        lshape[d] = 1;
+    }
+    const char *ib = td_tensor_data(in);
+    char *ob = td_tensor_data(o);
+    int64_t idx[TD_MAX_NDIM] = {0};
+    do {
+        int64_t ioff = 0, ooff = 0;
+        for (int k = 0; k < nd; k++) {
+            ioff += idx[k] * in->strides[k];
+            ooff += idx[k] * o->strides[k];
+        }
+        const char *p = ib + ioff * (int64_t)isz;
+        char *q = ob + ooff * (int64_t)osz;
+        uint64_t iv = is_prod ? 1 : 0;
+        bool b = is_prod;
+        double s = is_prod ? 1 : 0;
+        double complex z = is_prod ? 1 : 0;
+        for (int64_t j = 0; j < n; j++, p += istep, q += ostep) {
+            switch (mode) {
+            case M_INT:
+                iv = is_prod ? iv * (uint64_t)ld_i(p, dt) : iv + (uint64_t)ld_i(p, dt);
+                td__store_i64(q, odt, (int64_t)iv);
+                break;
+            case M_BOOL:
+                b = is_prod ? (b && td__load_bool(p, dt)) : (b || td__load_bool(p, dt));
+                td__store_bool(q, odt, b);
+                break;
+            case M_FLOAT:
+                s = is_prod ? s * ld_f(p, dt) : s + ld_f(p, dt);
+                td__store_f64(q, odt, s);
+                break;
+            case M_COMPLEX:
+                z = is_prod ? z * td__load_c128(p, dt) : z + td__load_c128(p, dt);
+                td__store_c128(q, odt, z);
+                break;
+            }
+        }
+    } while (idx_next(idx, lshape, nd));
+    return 0;
+}
+
+int meta_cumsum(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return scan_meta("cumsum", c, out, err);
+}
+
+int cpu_cumsum(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return scan_cpu("cumsum", false, c, out, err);
+}
+
+int meta_cumprod(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
+{
+    return scan_meta("cumprod", c, out, err);
+}
+
+int cpu_cumprod(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    return scan_cpu("cumprod", true, c, out, err);
+}
