@@ -2,10 +2,12 @@
  * core.c - statuses, error detail, dtype information and promotion, half-precision
  * conversions, the allocator (with accounting and fault injection) and checked arithmetic.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "td_internal.h"
 
@@ -397,6 +399,100 @@ static bool account_charge(struct td_account *a, size_t n)
     return true;
 }
 
+/*
+ * Large blocks (>= CACHE_MIN bytes) are mapped directly and, when freed, kept in a small
+ * cache for reuse by the next allocation of the same size class, like PyTorch's caching
+ * allocators: a fresh mapping costs a page fault plus the kernel's zeroing per page, which
+ * dominates uploading into new storage. Cached memory holds old contents; that is safe
+ * because every storage is fully written (by an upload, a kernel or the zero fill) before it
+ * becomes readable, exactly as with malloc's own reuse.
+ */
+#define CACHE_MIN ((size_t)1 << 20)
+#define CACHE_SLOTS 16
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    void *p;
+    size_t size;
+} cache[CACHE_SLOTS];
+static size_t cache_bytes;
+static size_t cache_limit = (size_t)1 << 30;
+
+/* Size classes: multiples of 2 MiB (huge-page sized) so blocks of one class are exchangeable. */
+static size_t large_class(size_t n)
+{
+    size_t gran = (size_t)2 << 20;
+    return (n + gran - 1) / gran * gran;
+}
+
+static void *large_alloc(size_t size)
+{
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        if (cache[i].p && cache[i].size == size) {
+            void *p = cache[i].p;
+            cache[i].p = NULL;
+            cache_bytes -= size;
+            pthread_mutex_unlock(&cache_mu);
+            return p;
+        }
+    }
+    pthread_mutex_unlock(&cache_mu);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    (void)madvise(p, size, MADV_HUGEPAGE);
+    return p;
+}
+
+static void large_free(void *p, size_t size)
+{
+    pthread_mutex_lock(&cache_mu);
+    if (cache_bytes + size <= cache_limit) {
+        for (int i = 0; i < CACHE_SLOTS; i++) {
+            if (!cache[i].p) {
+                cache[i].p = p;
+                cache[i].size = size;
+                cache_bytes += size;
+                pthread_mutex_unlock(&cache_mu);
+                return;
+            }
+        }
+    }
+    pthread_mutex_unlock(&cache_mu);
+    munmap(p, size);
+}
+
+void td_storage_cache_set_limit(size_t nbytes)
+{
+    pthread_mutex_lock(&cache_mu);
+    cache_limit = nbytes;
+    pthread_mutex_unlock(&cache_mu);
+    if (cache_bytes > nbytes)
+        td_storage_cache_trim();
+}
+
+void td_storage_cache_trim(void)
+{
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        if (cache[i].p) {
+            munmap(cache[i].p, cache[i].size);
+            cache[i].p = NULL;
+        }
+    }
+    cache_bytes = 0;
+    pthread_mutex_unlock(&cache_mu);
+}
+
+size_t td_storage_cache_bytes(void)
+{
+    pthread_mutex_lock(&cache_mu);
+    size_t n = cache_bytes;
+    pthread_mutex_unlock(&cache_mu);
+    return n;
+}
+
 int td_storage_new(size_t nbytes, bool zero, struct td_account *account,
                    struct td_storage **out, struct td_error *err)
 {
@@ -406,11 +502,11 @@ int td_storage_new(size_t nbytes, bool zero, struct td_account *account,
     size_t rounded;
     int rc = 0;
 
-    if (!td_add_size(alloc, 63, &rounded)) {
+    if (!td_add_size(alloc, ((size_t)2 << 20) - 1, &rounded)) {
         rc = td_error_set(err, TD_ENOMEM, "storage: %zu bytes is too large", nbytes);
         goto out;
     }
-    rounded &= ~(size_t)63;
+    rounded = alloc >= CACHE_MIN ? large_class(alloc) : (alloc + 63) & ~(size_t)63;
     if (!account_charge(account, nbytes)) {
         rc = td_error_set(err, TD_ENOMEM,
                           "out of memory: %zu bytes would exceed the limit of %llu bytes",
@@ -418,7 +514,9 @@ int td_storage_new(size_t nbytes, bool zero, struct td_account *account,
         goto out;
     }
     s = td_calloc(1, sizeof *s);
-    if (!s || inject_failure() || !(data = aligned_alloc(64, rounded))) {
+    if (s && !inject_failure())
+        data = rounded >= CACHE_MIN ? large_alloc(rounded) : aligned_alloc(64, rounded);
+    if (!data) {
         if (account)
             atomic_fetch_sub(&account->bytes, (uint64_t)nbytes);
         rc = td_error_set(err, TD_ENOMEM, "out of memory allocating %zu bytes", nbytes);
@@ -431,6 +529,7 @@ int td_storage_new(size_t nbytes, bool zero, struct td_account *account,
     atomic_init(&s->refcount, 1);
     s->data = data;
     s->nbytes = nbytes;
+    s->capacity = rounded;
     s->account = account;
     s->device = 0;
     *out = s;
@@ -455,7 +554,10 @@ void td_storage_release(struct td_storage *s)
         atomic_fetch_sub(&s->account->bytes, (uint64_t)s->nbytes);
     atomic_fetch_sub(&live_bytes, s->nbytes);
     atomic_fetch_sub(&live_blocks, 1);
-    free(s->data);
+    if (s->capacity >= CACHE_MIN)
+        large_free(s->data, s->capacity);
+    else
+        free(s->data);
     td_free(s);
 }
 

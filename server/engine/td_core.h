@@ -157,6 +157,7 @@ struct td_storage {
     _Atomic int refcount;
     void *data;
     size_t nbytes;
+    size_t capacity;              /* bytes actually reserved (size class) */
     struct td_account *account;   /* borrowed; may be NULL */
     int device;                   /* 0: cpu */
 };
@@ -168,6 +169,12 @@ int td_storage_new(size_t nbytes, bool zero, struct td_account *account,
                    struct td_storage **out, struct td_error *err) TD_WUR;
 struct td_storage *td_storage_retain(struct td_storage *s);
 void td_storage_release(struct td_storage *s);
+/* Large freed blocks are cached for reuse (see core.c). Bound the cache (default 1 GiB),
+ * release every cached block (at shutdown, or under memory pressure), and read its size.
+ * Thread: safe from any thread. */
+void td_storage_cache_set_limit(size_t nbytes);
+void td_storage_cache_trim(void);
+size_t td_storage_cache_bytes(void);
 
 /* ---------------------------------------------------------------------------------------
  * Tensors: storage + dtype + shape + strides (in elements, may be negative or zero) + offset.
