@@ -467,8 +467,9 @@ void td_storage_cache_set_limit(size_t nbytes)
 {
     pthread_mutex_lock(&cache_mu);
     cache_limit = nbytes;
+    bool over = cache_bytes > nbytes;
     pthread_mutex_unlock(&cache_mu);
-    if (cache_bytes > nbytes)
+    if (over)
         td_storage_cache_trim();
 }
 
