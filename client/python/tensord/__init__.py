@@ -1,0 +1,52 @@
+"""tensord: a Python client for the tensord out-of-process tensor engine.
+
+    import tensord as td
+    td.connect()                      # private daemon on a temporary Unix socket
+    a = td.randn(256, 256)
+    b = td.tensor(numpy_array)
+    c = (a @ b).sum(dim=1).tanh()
+    print(c.numpy())
+
+Every op the daemon publishes (ListOps) is available as ``td.<op>(...)`` and as a Tensor
+method; ``td.op(name, *inputs, **attrs)`` runs any op by name.
+"""
+from . import dtypes as _dtypes
+from .dtypes import (DType, to_dtype, bool_, uint8, int8, int16, int32, int64, float16,
+                     bfloat16, float32, float64, complex64, complex128)
+from ._wire import (TensordError, Cancelled, Unknown, InvalidArgument, DeadlineExceeded,
+                    NotFound, AlreadyExists, PermissionDenied, ResourceExhausted,
+                    FailedPrecondition, Aborted, OutOfRange, Unimplemented, Internal,
+                    Unavailable, DataLoss, Unauthenticated)
+from .client import Client, Graph, OpSchema, connect, default_client, set_default_client
+from .tensor import Tensor
+from .ops import (op, tensor, asarray, from_numpy, zeros, ones, empty, full, scalar_tensor,
+                  arange, linspace, eye, rand, randn, randint, zeros_like, ones_like,
+                  empty_like, full_like, rand_like, randn_like, randint_like, reshape, view,
+                  permute, expand, split, gather, scatter, index_select, cast, clip, flip,
+                  numel)
+
+__version__ = "0.1.0"
+
+# PyTorch-style dtype aliases; `tensord.bool` shadows the builtin only inside this namespace.
+globals()["bool"] = bool_
+half = float16
+float = float32          # noqa: A001 - torch naming
+double = float64
+short = int16
+int = int32              # noqa: A001 - torch naming
+long = int64
+cfloat = complex64
+cdouble = complex128
+dtypes = _dtypes.ALL_DTYPES
+
+
+def __getattr__(name):
+    # Ops the daemon publishes that have no hand-written function: tensord.<op>.
+    if not name.startswith("_"):
+        c = default_client(required=False)
+        if c is not None and name in c.schema():
+            from .ops import make_op_function
+            return make_op_function(name)
+    raise AttributeError("module 'tensord' has no attribute %r%s" % (
+        name, "" if default_client(required=False) is not None
+        else " (connect() first to load the daemon's ops)"))

@@ -1,0 +1,356 @@
+"""The tensord wire layer: frames, call ids, pipelining, status codes and exceptions.
+
+A frame is a 40-byte little-endian header (struct '<4sHBBIIQQQ': magic b'TDRP', version 1,
+kind 1 request / 2 response, flags 0, method, reserved 0, call_id, body_len, data_len),
+then the protobuf body, then raw tensor bytes (docs/PROTOCOL.md). The server runs one
+session's calls in order and answers each with the same call id, so a client may send many
+requests before it reads any reply.
+"""
+import collections
+import socket
+import struct
+import threading
+
+from . import tensord_pb2 as pb
+
+HEADER = struct.Struct("<4sHBBIIQQQ")
+HEADER_SIZE = HEADER.size
+MAGIC = b"TDRP"
+VERSION = 1
+KIND_REQUEST = 1
+KIND_RESPONSE = 2
+
+HANDSHAKE, PUT, GET, FREE, RUN, LIST_OPS, STATS = 1, 2, 3, 4, 5, 6, 7
+METHOD_NAMES = {HANDSHAKE: "Handshake", PUT: "Put", GET: "Get", FREE: "Free", RUN: "Run",
+                LIST_OPS: "ListOps", STATS: "Stats"}
+REPLY_TYPES = {HANDSHAKE: pb.HandshakeReply, PUT: pb.PutReply, GET: pb.GetReply,
+               FREE: pb.FreeReply, RUN: pb.RunReply, LIST_OPS: pb.ListOpsReply,
+               STATS: pb.StatsReply}
+
+# Requests sent without waiting before the client reads a reply (bounds both peers' buffers).
+MAX_OUTSTANDING = 64
+# Raw data is sent and received in slices of this size so a progress bar can advance.
+IO_SLICE = 4 << 20
+
+CODE_NAMES = ("OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+              "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+              "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
+              "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED")
+
+
+class TensordError(Exception):
+    """An error reported by the daemon (or a broken connection).
+
+    Attributes: code (gRPC code name, "INVALID_ARGUMENT"), code_value (its number) and
+    message (the daemon's text, "node 1 (matmul): inner dims 3 != 4").
+    """
+
+    code_value = 2
+
+    def __init__(self, code, message):
+        if isinstance(code, str):
+            value = CODE_NAMES.index(code) if code in CODE_NAMES else 2
+        else:
+            value = int(code)
+        self.code_value = value
+        self.code = CODE_NAMES[value] if 0 <= value < len(CODE_NAMES) else "UNKNOWN"
+        self.message = message
+        super().__init__("%s: %s" % (self.code, message))
+
+
+class Cancelled(TensordError):
+    pass
+
+
+class Unknown(TensordError):
+    pass
+
+
+class InvalidArgument(TensordError, ValueError):
+    pass
+
+
+class DeadlineExceeded(TensordError, TimeoutError):
+    pass
+
+
+class NotFound(TensordError, LookupError):
+    pass
+
+
+class AlreadyExists(TensordError):
+    pass
+
+
+class PermissionDenied(TensordError, PermissionError):
+    pass
+
+
+class ResourceExhausted(TensordError, MemoryError):
+    pass
+
+
+class FailedPrecondition(TensordError):
+    pass
+
+
+class Aborted(TensordError):
+    pass
+
+
+class OutOfRange(TensordError, IndexError):
+    pass
+
+
+class Unimplemented(TensordError, NotImplementedError):
+    pass
+
+
+class Internal(TensordError):
+    pass
+
+
+class Unavailable(TensordError, ConnectionError):
+    pass
+
+
+class DataLoss(TensordError):
+    pass
+
+
+class Unauthenticated(TensordError, PermissionError):
+    pass
+
+
+_ERROR_CLASSES = (None, Cancelled, Unknown, InvalidArgument, DeadlineExceeded, NotFound,
+                  AlreadyExists, PermissionDenied, ResourceExhausted, FailedPrecondition,
+                  Aborted, OutOfRange, Unimplemented, Internal, Unavailable, DataLoss,
+                  Unauthenticated)
+
+
+def make_error(code, message):
+    """Returns: the TensordError subclass instance for a gRPC code number."""
+    code = int(code)
+    cls = _ERROR_CLASSES[code] if 0 < code < len(_ERROR_CLASSES) else Unknown
+    return cls(code, message)
+
+
+def as_bytes_view(arr):
+    """Returns: a flat uint8 memoryview of a C-contiguous NumPy array (no copy)."""
+    flat = arr.reshape(-1)
+    return memoryview(flat.view("u1"))
+
+
+class _Pending:
+    __slots__ = ("method", "sink", "ignore", "defer", "reply", "error", "done", "progress",
+                 "data_len")
+
+    def __init__(self, method, sink, ignore, defer, progress):
+        self.method = method
+        self.sink = sink
+        self.ignore = ignore
+        self.defer = defer
+        self.progress = progress
+        self.reply = None
+        self.data_len = 0
+        self.error = None
+        self.done = False
+
+
+class Connection:
+    """One framed, pipelined connection. Thread: every public method takes `lock`."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.lock = threading.RLock()
+        self._next_call = 1
+        self._pending = collections.OrderedDict()
+        self._deferred = []
+        self._broken = None
+        self._hdr = bytearray(HEADER_SIZE)
+        self.max_frame_data = 1 << 62
+
+    # ---- sending -----------------------------------------------------------------------
+    def _sendv(self, head, data, progress=None):
+        if data is None or len(data) <= IO_SLICE:
+            views = [memoryview(head)]
+            if data is not None and len(data):
+                views.append(memoryview(data))
+            while views:
+                n = self.sock.sendmsg(views)
+                while n > 0:
+                    if n >= len(views[0]):
+                        n -= len(views[0])
+                        views.pop(0)
+                    else:
+                        views[0] = views[0][n:]
+                        n = 0
+            if progress is not None and data is not None:
+                progress.update(len(data))
+            return
+        self.sock.sendall(head)
+        mv = memoryview(data)
+        for off in range(0, len(mv), IO_SLICE):
+            piece = mv[off:off + IO_SLICE]
+            self.sock.sendall(piece)
+            if progress is not None:
+                progress.update(len(piece))
+
+    def send(self, method, msg, data=None, *, sink=None, ignore=False, defer=False,
+             progress=None):
+        """Sends one request without waiting for its reply.
+
+        data: a bytes-like object (the data section). sink: a writable uint8 memoryview the
+        reply's data section is read into. ignore: the reply is read and dropped (Free).
+        defer: an error reply is kept and raised by the next wait().
+        Returns: the call id. Raises TensordError (UNAVAILABLE) on a broken connection.
+        """
+        with self.lock:
+            self._check()
+            while len(self._pending) >= MAX_OUTSTANDING:
+                self._read_one()
+            call_id = self._next_call
+            self._next_call += 1
+            body = msg.SerializeToString()
+            dlen = 0 if data is None else len(data)
+            hdr = HEADER.pack(MAGIC, VERSION, KIND_REQUEST, 0, method, 0, call_id, len(body),
+                              dlen)
+            self._pending[call_id] = _Pending(method, sink, ignore, defer, progress)
+            try:
+                self._sendv(hdr + body, data, progress)
+            except OSError as e:
+                self._fail("send failed: %s" % e)
+            return call_id
+
+    # ---- receiving ---------------------------------------------------------------------
+    def _recv_into(self, view, progress=None):
+        pos = 0
+        n = len(view)
+        while pos < n:
+            try:
+                got = self.sock.recv_into(view[pos:pos + IO_SLICE] if n - pos > IO_SLICE
+                                          else view[pos:])
+            except InterruptedError:
+                continue
+            except OSError as e:
+                self._fail("receive failed: %s" % e)
+            if got == 0:
+                self._fail("connection closed by the daemon")
+            pos += got
+            if progress is not None:
+                progress.update(got)
+
+    def _discard_bytes(self, n):
+        scratch = memoryview(bytearray(min(n, IO_SLICE)))
+        while n > 0:
+            k = min(n, len(scratch))
+            self._recv_into(scratch[:k])
+            n -= k
+
+    def _read_one(self):
+        hv = memoryview(self._hdr)
+        self._recv_into(hv)
+        magic, version, kind, _flags, method, _res, call_id, body_len, data_len = \
+            HEADER.unpack(self._hdr)
+        if magic != MAGIC or version != VERSION or kind != KIND_RESPONSE:
+            self._fail("bad reply header (magic %r, version %d, kind %d)" % (magic, version,
+                                                                            kind))
+        body = bytearray(body_len)
+        self._recv_into(memoryview(body))
+        p = self._pending.pop(call_id, None)
+        if p is None:
+            # A reply to no outstanding call: the daemon rejected the framing and is closing.
+            msg = pb.ErrorReply()
+            try:
+                msg.ParseFromString(bytes(body))
+                text = "%s (%s)" % (msg.status.message, CODE_NAMES[msg.status.code]
+                                    if msg.status.code < len(CODE_NAMES) else msg.status.code)
+            except Exception:  # noqa: BLE001 - any decode failure means the same thing
+                text = "undecodable reply"
+            self._discard_bytes(data_len)
+            self._fail("reply for unknown call %d: %s" % (call_id, text))
+        reply = REPLY_TYPES.get(p.method, pb.ErrorReply)()
+        try:
+            reply.ParseFromString(bytes(body))
+        except Exception as e:  # noqa: BLE001 - protobuf raises DecodeError and others
+            self._discard_bytes(data_len)
+            self._fail("cannot decode %s reply: %s" % (METHOD_NAMES.get(p.method), e))
+        if data_len:
+            if p.sink is not None and data_len <= len(p.sink) and reply.status.code == 0:
+                self._recv_into(p.sink[:data_len], p.progress)
+            else:
+                self._discard_bytes(data_len)
+        p.done = True
+        p.reply = reply
+        p.data_len = data_len
+        if reply.status.code != 0:
+            p.error = make_error(reply.status.code, reply.status.message)
+            if p.defer and not p.ignore:
+                self._deferred.append(p.error)
+        return call_id, p
+
+    def wait(self, call_id):
+        """Reads replies until the one for call_id; returns (reply message, data_len).
+
+        Raises the call's error as a TensordError subclass; raises an error that an earlier
+        deferred call (an upload) got, if any, before returning.
+        """
+        with self.lock:
+            while True:
+                self._check()
+                cid, p = self._read_one()
+                if cid == call_id:
+                    break
+            data_len = p.data_len
+            if p.error is not None:
+                raise p.error
+            self.raise_deferred()
+            return p.reply, data_len
+
+    def raise_deferred(self):
+        """Raises (and forgets) the first error of an earlier deferred call, if any."""
+        if self._deferred:
+            err = self._deferred[0]
+            self._deferred.clear()
+            raise err
+
+    def drain(self):
+        """Reads every outstanding reply. Raises a deferred error if one arrived."""
+        with self.lock:
+            while self._pending:
+                self._check()
+                self._read_one()
+            self.raise_deferred()
+
+    def call(self, method, msg, data=None, **kw):
+        """Sends one request and waits for its reply. Returns (reply, data_len)."""
+        with self.lock:
+            cid = self.send(method, msg, data, **kw)
+            return self.wait(cid)
+
+    # ---- state -------------------------------------------------------------------------
+    def _check(self):
+        if self._broken is not None:
+            raise Unavailable(14, self._broken)
+
+    def _fail(self, why):
+        self._broken = "connection unusable: " + why
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        raise Unavailable(14, self._broken)
+
+    @property
+    def broken(self):
+        return self._broken is not None
+
+    def close(self):
+        with self.lock:
+            if self._broken is None:
+                self._broken = "connection closed"
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()

@@ -1,0 +1,682 @@
+"""Connections to a tensord daemon: addresses, the embedded daemon, sessions, graphs.
+
+``connect(address)`` opens a session; with no address it starts a private daemon on a
+temporary Unix socket and stops it when the client closes or the interpreter exits.
+Every op is a Run request: a small graph whose nodes name session ids that the client picks,
+so Python numbers (``scalar_tensor`` nodes) and uploads travel in the same round trip as
+the op that uses them.
+"""
+import collections
+import itertools
+import numbers
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import weakref
+
+import numpy as np
+
+from . import _wire
+from . import dtypes as _dt
+from ._progress import Progress
+from ._wire import TensordError
+from . import tensord_pb2 as pb
+
+__all__ = ["Client", "connect", "default_client", "set_default_client", "OpSchema"]
+
+CLIENT_NAME = "tensord-python/0.1.0"
+START_TIMEOUT = 20.0
+
+_default = None
+_default_lock = threading.Lock()
+
+
+def default_client(required=True):
+    """Returns: the module-level default client (set by connect()); raises RuntimeError when
+    there is none and `required`."""
+    c = _default
+    if c is None or c.closed:
+        if required:
+            raise RuntimeError("no tensord connection: call tensord.connect() first")
+        return None
+    return c
+
+
+def set_default_client(client):
+    """Makes `client` (or None) the default used when no client is given."""
+    global _default
+    with _default_lock:
+        _default = client
+
+
+def connect(address=None, *, seed=None, set_default=True, **kw):
+    """Opens a session with a daemon and makes it the default client.
+
+    address: "unix:///path", "tcp://host:port", "host:port", or None to start a private
+    daemon (binary from $TENSORD_BIN, else `tensord` on PATH). seed: the session RNG seed.
+    Returns: a Client (also a context manager).
+    """
+    c = Client(address, seed=seed, **kw)
+    if set_default:
+        set_default_client(c)
+        _install_module_functions(c)
+    return c
+
+
+def _install_module_functions(client):
+    """Adds a module-level function for every op the daemon publishes that the package does
+    not define by hand, so `tensord.<op>` and dir(tensord) follow the daemon's op table."""
+    import tensord as _pkg
+    from . import ops as _ops
+    for name in client.schema():
+        if not hasattr(_pkg, name) or getattr(getattr(_pkg, name), "_td_generated", False):
+            setattr(_pkg, name, _ops.make_op_function(name))
+
+
+# ---- addresses and sockets ---------------------------------------------------------------
+def parse_address(address):
+    """Returns: ("unix", path) or ("tcp", (host, port)). Raises ValueError."""
+    a = address.strip()
+    if a.startswith("unix://"):
+        path = a[len("unix://"):]
+        if not path:
+            raise ValueError("empty unix socket path in %r" % address)
+        return "unix", path
+    if a.startswith("unix:"):
+        return "unix", a[len("unix:"):]
+    if a.startswith("/"):
+        return "unix", a
+    if a.startswith("tcp://"):
+        a = a[len("tcp://"):]
+    a = a.rstrip("/")
+    if a.startswith("["):
+        host, _, rest = a[1:].partition("]")
+        port = rest.lstrip(":")
+    else:
+        host, sep, port = a.rpartition(":")
+        if not sep:
+            raise ValueError("address %r has no port (use host:port or unix:///path)"
+                             % address)
+    try:
+        port = int(port)
+    except ValueError:
+        raise ValueError("bad port in address %r" % address) from None
+    return "tcp", (host or "127.0.0.1", port)
+
+
+def open_socket(address, timeout=None):
+    kind, where = parse_address(address)
+    if kind == "unix":
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(timeout)
+            s.connect(where)
+        except OSError:
+            s.close()
+            raise
+    else:
+        s = socket.create_connection(where, timeout=timeout)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.settimeout(None)
+    return s
+
+
+# ---- the embedded daemon -----------------------------------------------------------------
+def _find_binary():
+    b = os.environ.get("TENSORD_BIN")
+    if b:
+        if not (os.path.isfile(b) and os.access(b, os.X_OK)):
+            raise FileNotFoundError("TENSORD_BIN=%r is not an executable file" % b)
+        return b
+    b = shutil.which("tensord")
+    if b is None:
+        raise FileNotFoundError("tensord daemon not found: set TENSORD_BIN to the binary "
+                                "(<build>/server/tensord) or put `tensord` on PATH, or pass "
+                                "an address to tensord.connect()")
+    return b
+
+
+def _parent_death_signal():
+    # Linux: the daemon gets SIGTERM if this process dies without stopping it.
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)   # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort only
+        pass
+
+
+def _stop_daemon(proc, tmpdir, timeout=10.0):
+    """Stops an embedded daemon (SIGTERM, then SIGKILL after `timeout`) and removes its
+    directory. Returns: the exit code."""
+    rc = proc.poll()
+    if rc is None:
+        try:
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+        except OSError:
+            rc = proc.poll()
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    return rc
+
+
+def start_daemon(binary=None, extra_args=(), timeout=START_TIMEOUT):
+    """Starts a daemon on a Unix socket in a fresh temporary directory.
+
+    Returns: (proc, tmpdir, address). Raises FileNotFoundError (no binary) or RuntimeError
+    (the daemon exited or did not print `listening` in time; its stderr is included).
+    """
+    binary = binary or _find_binary()
+    tmpdir = tempfile.mkdtemp(prefix="tensord-")
+    sock = os.path.join(tmpdir, "tensord.sock")
+    out_path = os.path.join(tmpdir, "stdout")
+    err_path = os.path.join(tmpdir, "stderr")
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen([binary, "--listen", "unix://" + sock] + list(extra_args),
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                preexec_fn=_parent_death_signal, close_fds=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(out_path, "rb") as f:
+            for line in f.read().decode(errors="replace").splitlines():
+                if line.startswith("listening "):
+                    return proc, tmpdir, line.split(None, 1)[1].strip()
+        rc = proc.poll()
+        if rc is not None or time.monotonic() > deadline:
+            if rc is None:
+                _stop_daemon(proc, tmpdir)
+                why = "did not print 'listening' within %.0f s" % timeout
+            else:
+                why = "exited with status %d" % rc
+            with open(err_path, "rb") as f:
+                log = f.read().decode(errors="replace")[-4000:]
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise RuntimeError("tensord daemon %s %s; its stderr:\n%s" % (binary, why, log))
+        time.sleep(0.01)
+
+
+# ---- op schema ---------------------------------------------------------------------------
+class AttrSchema(collections.namedtuple("AttrSchema", "name type required default")):
+    """One attribute of an op: name, type (int, float, bool, str, ints, dtype, scalar),
+    required, default (text, "" when none)."""
+
+
+class OpSchema:
+    """An op as the daemon publishes it (ListOps)."""
+
+    def __init__(self, m):
+        self.name = m.name
+        self.min_inputs = m.min_inputs
+        self.max_inputs = m.max_inputs
+        self.num_outputs = m.num_outputs
+        self.attrs = tuple(AttrSchema(a.name, a.type, a.required, a.default_value)
+                           for a in m.attrs)
+        self.attr_types = {a.name: a.type for a in self.attrs}
+        self.dtypes = tuple(_dt.from_code(d) for d in m.dtypes)
+        self.flags = tuple(m.flags)
+        self.doc = m.doc
+
+    def __repr__(self):
+        return "OpSchema(%s, inputs=%d..%d, outputs=%d, attrs=[%s], flags=%s)" % (
+            self.name, self.min_inputs, self.max_inputs, self.num_outputs,
+            ", ".join("%s:%s" % (a.name, a.type) for a in self.attrs), ",".join(self.flags))
+
+
+def is_scalar(x):
+    """Returns: whether x is a Python or NumPy number (not an array, not a Tensor)."""
+    return isinstance(x, (bool, numbers.Number, np.bool_)) and not isinstance(x, np.ndarray)
+
+
+def encode_scalar(value):
+    s = pb.Scalar()
+    if isinstance(value, (bool, np.bool_)):
+        s.b = bool(value)
+    elif isinstance(value, numbers.Integral):
+        s.i = int(value)
+    elif isinstance(value, numbers.Real):
+        s.f = float(value)
+    elif isinstance(value, numbers.Complex):
+        c = complex(value)
+        s.c.re = c.real
+        s.c.im = c.imag
+    else:
+        raise TypeError("expected a number for a scalar attribute, got %r" % (value,))
+    return s
+
+
+def _as_int(op, name, v):
+    try:
+        return int(v.__index__())
+    except (AttributeError, TypeError):
+        raise TypeError("%s: attribute %s expects an integer, got %r" % (op, name, v)) from None
+
+
+def encode_attr(op, name, typ, value):
+    """Returns: a pb.Attr for one attribute value of schema type `typ`."""
+    a = pb.Attr(name=name)
+    if typ == "int":
+        a.i = _as_int(op, name, value)
+    elif typ == "float":
+        a.f = float(value)
+    elif typ == "bool":
+        a.b = bool(value)
+    elif typ == "str":
+        if not isinstance(value, str):
+            raise TypeError("%s: attribute %s expects a string, got %r" % (op, name, value))
+        a.s = value
+    elif typ == "ints":
+        if hasattr(value, "__index__"):
+            vals = [_as_int(op, name, value)]
+        else:
+            vals = [_as_int(op, name, v) for v in value]
+        a.ints.SetInParent()
+        a.ints.values.extend(vals)
+    elif typ == "dtype":
+        a.dtype = _dt.to_dtype(value).code
+    elif typ == "scalar":
+        if hasattr(value, "item") and not is_scalar(value):
+            value = value.item()
+        a.scalar.CopyFrom(encode_scalar(value))
+    else:
+        raise TypeError("%s: attribute %s has unknown type %r" % (op, name, typ))
+    return a
+
+
+def infer_numpy(data):
+    """Converts data (array, nested lists, scalar) to a NumPy array with PyTorch's default
+    dtypes for Python values: float -> float32, int -> int64, bool, complex -> complex64.
+    NumPy arrays keep their dtype."""
+    if isinstance(data, np.ndarray):
+        return data
+    if isinstance(data, np.generic):
+        return np.asarray(data)
+    arr = np.asarray(data)
+    k = arr.dtype.kind
+    if k == "f":
+        return arr.astype(np.float32)
+    if k == "c":
+        return arr.astype(np.complex64)
+    if k in "iu":
+        if k == "u" and arr.dtype.itemsize == 8:
+            raise OverflowError("integer value out of int64 range")
+        return arr.astype(np.int64)
+    if k == "b":
+        return arr
+    if k == "O":
+        raise TypeError("cannot make a tensor from %r (ragged or non-numeric data)"
+                        % (type(data).__name__,))
+    raise TypeError("cannot make a tensor from NumPy dtype %s" % arr.dtype)
+
+
+def f32_to_bf16_bits(a):
+    """Rounds float32 values to bfloat16 (nearest even) and returns the uint16 bit patterns."""
+    a = np.asarray(a, dtype=np.float32, order="C")
+    u = a.reshape(-1).view(np.uint32).astype(np.uint64)
+    r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    r[np.isnan(a.reshape(-1))] = 0x7FC0
+    return r.reshape(a.shape)
+
+
+def bf16_bits_to_f32(bits):
+    bits = np.asarray(bits, dtype=np.uint16)
+    return (bits.reshape(-1).astype(np.uint32) << 16).view(np.float32).reshape(bits.shape)
+
+
+class Graph:
+    """Builds one Run request: nodes over session ids, temporaries freed by `discard`.
+
+    Uploads made through input() are sent at once (pipelined) and freed after the Run.
+    """
+
+    def __init__(self, client):
+        self.client = client
+        self.nodes = []
+        self.discard = []
+        self.uploaded = []
+
+    def input(self, x, wrapped=True):
+        """Returns: a session id for x (a Tensor of this client, a number, or array data)."""
+        from .tensor import Tensor
+        c = self.client
+        if isinstance(x, Tensor):
+            if x._client is not c:
+                raise ValueError("tensor belongs to a different tensord connection")
+            return x._id
+        if is_scalar(x):
+            sid = c._new_id()
+            attrs = [pb.Attr(name="value", scalar=encode_scalar(x))]
+            if wrapped:
+                attrs.append(pb.Attr(name="wrapped", b=True))
+            self.nodes.append(pb.Node(op="scalar_tensor", outputs=[sid], attrs=attrs))
+            self.discard.append(sid)
+            return sid
+        arr = infer_numpy(x)
+        sid = c._put_array(np.asarray(arr, order="C"), _dt.to_dtype(arr.dtype), defer=True)
+        self.discard.append(sid)
+        self.uploaded.append(sid)
+        return sid
+
+    def add(self, op, inputs, attrs=(), noutputs=1, temporary=False):
+        """Adds a node; inputs are ids, attrs pb.Attr messages. Returns: its output ids."""
+        outs = [self.client._new_id() for _ in range(noutputs)]
+        self.nodes.append(pb.Node(op=op, inputs=list(inputs), outputs=outs,
+                                  attrs=list(attrs)))
+        if temporary:
+            self.discard.extend(outs)
+        return outs
+
+    def run(self):
+        """Sends the Run and waits. Returns: the Tensors of the outputs not discarded, in
+        node order. Raises the daemon's error (uploads are freed either way)."""
+        from .tensor import Tensor
+        c = self.client
+        req = pb.RunRequest(nodes=self.nodes, discard=self.discard)
+        try:
+            reply, _ = c._call(_wire.RUN, req)
+        except TensordError:
+            if self.uploaded:
+                c._free_ids(self.uploaded)
+            raise
+        return [Tensor._from_meta(c, o.id, o.meta) for o in reply.outputs]
+
+
+class Client:
+    """A session with a tensord daemon. Use as a context manager or call close()."""
+
+    def __init__(self, address=None, *, seed=None, timeout=30.0, client_name=CLIENT_NAME,
+                 auth_token="", daemon_args=()):
+        self._proc = None
+        self._finalizer = None
+        self._closed = True
+        if address is None:
+            proc, tmpdir, address = start_daemon(extra_args=daemon_args)
+            self._proc = proc
+            self._finalizer = weakref.finalize(self, _stop_daemon, proc, tmpdir)
+        self.address = address
+        try:
+            sock = open_socket(address, timeout=timeout)
+        except OSError as e:
+            if self._finalizer is not None:
+                self._finalizer()
+            raise _wire.Unavailable(14, "cannot connect to %s: %s" % (address, e)) from None
+        self._conn = _wire.Connection(sock)
+        self._closed = False
+        self._ids = itertools.count(1)
+        self._free_queue = collections.deque()
+        self._schema = None
+        req = pb.HandshakeRequest(protocol_version=_wire.VERSION, client_name=client_name,
+                                  auth_token=auth_token, seed=int(seed or 0))
+        try:
+            hs, _ = self._conn.call(_wire.HANDSHAKE, req)
+        except BaseException:
+            self.close()
+            raise
+        self.protocol_version = hs.protocol_version
+        self.server_version = hs.server_version
+        self.session_id = hs.session_id
+        self.seed = hs.seed
+        self.limits = hs.limits
+        self.devices = [d.name for d in hs.devices]
+        mfd = hs.limits.max_frame_data
+        self.max_frame_data = int(mfd) if mfd else (1 << 30)
+
+    # ---- lifetime ----------------------------------------------------------------------
+    @property
+    def closed(self):
+        return self._closed
+
+    def close(self):
+        """Closes the session (the daemon frees everything it held) and stops an embedded
+        daemon. Returns: the embedded daemon's exit code, or None."""
+        rc = None
+        if not self._closed:
+            self._closed = True
+            self._free_queue.clear()
+            try:
+                self._conn.close()
+            except OSError:
+                pass
+        if self._finalizer is not None and self._finalizer.alive:
+            rc = self._finalizer()
+        if _default is self:
+            set_default_client(None)
+        return rc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return "<tensord.Client %s session=%s%s>" % (
+            self.address, getattr(self, "session_id", "?"), " closed" if self._closed else "")
+
+    # ---- plumbing ----------------------------------------------------------------------
+    def _new_id(self):
+        return next(self._ids)
+
+    def _release(self, tid):
+        # Called from Tensor.__del__, possibly in the middle of another call: only queue.
+        if not self._closed:
+            self._free_queue.append(tid)
+
+    def _flush_frees(self):
+        if not self._free_queue:
+            return
+        ids = []
+        q = self._free_queue
+        while q:
+            try:
+                ids.append(q.popleft())
+            except IndexError:
+                break
+        if ids:
+            self._conn.send(_wire.FREE, pb.FreeRequest(ids=ids), ignore=True)
+
+    def _free_ids(self, ids):
+        self._free_queue.extend(ids)
+
+    def _send(self, method, msg, data=None, **kw):
+        if self._closed:
+            raise _wire.Unavailable(14, "client is closed")
+        with self._conn.lock:
+            self._flush_frees()
+            return self._conn.send(method, msg, data, **kw)
+
+    def _call(self, method, msg, data=None, **kw):
+        with self._conn.lock:
+            cid = self._send(method, msg, data, **kw)
+            return self._conn.wait(cid)
+
+    def sync(self):
+        """Waits for every outstanding request; raises an error an upload got."""
+        with self._conn.lock:
+            self._flush_frees()
+            self._conn.drain()
+
+    # ---- transfers ---------------------------------------------------------------------
+    def _put_array(self, arr, dtype, defer=True, tid=None):
+        """Uploads a C-contiguous array whose bytes are `dtype`'s layout, in chunks of at
+        most max_frame_data, without waiting. Returns: the new id."""
+        tid = self._new_id() if tid is None else tid
+        data = _wire.as_bytes_view(arr)
+        n = len(data)
+        shape = list(arr.shape)
+        chunk = max(1, self.max_frame_data)
+        prog = Progress("upload", n)
+        with self._conn.lock:
+            off = 0
+            while True:
+                k = min(chunk, n - off)
+                req = pb.PutRequest(id=tid, dtype=dtype.code, shape=shape, offset=off)
+                self._send(_wire.PUT, req, data[off:off + k], defer=defer, progress=prog)
+                off += k
+                if off >= n:
+                    break
+        prog.close()
+        return tid
+
+    def upload(self, data, dtype=None):
+        """Uploads array data (see tensord.tensor). Returns: a Tensor."""
+        from .tensor import Tensor
+        arr = infer_numpy(data)
+        if dtype is None:
+            target = _dt.to_dtype(arr.dtype)
+        else:
+            target = _dt.to_dtype(dtype)
+        if target is _dt.bfloat16:
+            # bfloat16 has no NumPy dtype: upload float32, cast in the daemon.
+            g = Graph(self)
+            src = np.asarray(arr, dtype=np.float32, order="C")
+            sid = self._put_array(src, _dt.float32)
+            g.discard.append(sid)
+            g.uploaded.append(sid)
+            g.add("cast", [sid], [pb.Attr(name="dtype", dtype=target.code)])
+            return g.run()[0]
+        arr = np.asarray(arr, dtype=target.numpy_dtype, order="C")
+        if arr.dtype.byteorder == ">":
+            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        tid = self._put_array(arr, target)
+        return Tensor(self, tid, target, arr.shape)
+
+    def download(self, t):
+        """Fetches a tensor's values (chunked Gets into one preallocated array).
+        Returns: a NumPy array (float32 for bfloat16)."""
+        dt = t.dtype
+        nbytes = t.numel() * dt.itemsize
+        if dt is _dt.bfloat16:
+            out = np.empty(t.shape, dtype=np.uint16)
+        else:
+            out = np.empty(t.shape, dtype=dt.numpy_dtype)
+        view = _wire.as_bytes_view(out)
+        chunk = max(1, self.max_frame_data)
+        prog = Progress("download", nbytes)
+        with self._conn.lock:
+            calls = []
+            off = 0
+            while True:
+                k = min(chunk, nbytes - off)
+                if nbytes == 0:
+                    k = 0
+                req = pb.GetRequest(id=t._id, offset=off, length=k)
+                cid = self._send(_wire.GET, req, sink=view[off:off + k], progress=prog)
+                calls.append((cid, off, k))
+                off += k
+                if off >= nbytes:
+                    break
+            first_err = None
+            for cid, off, k in calls:
+                try:
+                    reply, dlen = self._conn.wait(cid)
+                except TensordError as e:
+                    if first_err is None:
+                        first_err = e
+                    continue
+                if first_err is None and dlen != k:
+                    first_err = _wire.DataLoss(15, "Get of id %d at offset %d returned %d "
+                                               "bytes, expected %d" % (t._id, off, dlen, k))
+        prog.close()
+        if first_err is not None:
+            raise first_err
+        if dt is _dt.bfloat16:
+            return bf16_bits_to_f32(out)
+        return out
+
+    # ---- ops ---------------------------------------------------------------------------
+    def schema(self):
+        """Returns: {op name: OpSchema} from the daemon's ListOps (fetched once)."""
+        if self._schema is None:
+            reply, _ = self._call(_wire.LIST_OPS, pb.ListOpsRequest())
+            self._schema = {m.name: OpSchema(m) for m in reply.ops}
+        return self._schema
+
+    def op_schema(self, name):
+        s = self.schema().get(name)
+        if s is None:
+            raise AttributeError("the tensord daemon has no op %r" % (name,))
+        return s
+
+    def graph(self):
+        """Returns: a new Graph builder for a multi-node Run on this client."""
+        return Graph(self)
+
+    def run_op(self, name, inputs, attrs=None, noutputs=None):
+        """Runs op `name` on inputs (Tensors, numbers, array data) with attrs (a dict of
+        Python values, None meaning absent). Returns: a list of output Tensors."""
+        sch = self.op_schema(name)
+        g = Graph(self)
+        ids = [g.input(x) for x in inputs]
+        pattrs = []
+        for k, v in (attrs or {}).items():
+            if v is None:
+                continue
+            typ = sch.attr_types.get(k)
+            if typ is None:
+                raise TypeError("%s() got an unexpected keyword argument %r (attributes: %s)"
+                                % (name, k, ", ".join(sch.attr_types) or "none"))
+            pattrs.append(encode_attr(name, k, typ, v))
+        if noutputs is None:
+            noutputs = sch.num_outputs
+            if noutputs < 0:
+                noutputs = _dynamic_outputs(name, inputs, attrs or {})
+        g.add(name, ids, pattrs, noutputs)
+        return g.run()
+
+    def stats(self):
+        """Returns: the daemon's Stats reply as a dict."""
+        reply, _ = self._call(_wire.STATS, pb.StatsRequest())
+        return {f.name: getattr(reply, f.name) for f in reply.DESCRIPTOR.fields
+                if f.name != "status"}
+
+    def free(self, *tensors):
+        """Frees tensors in the daemon now (otherwise done when they are garbage)."""
+        ids = []
+        for t in tensors:
+            if t._client is self and t._id:
+                ids.append(t._id)
+                t._id = 0
+        if ids:
+            reply, _ = self._call(_wire.FREE, pb.FreeRequest(ids=ids))
+            return reply.freed
+        return 0
+
+
+def _dynamic_outputs(name, inputs, attrs):
+    """Output count of ops whose count depends on attrs (split, chunk), like PyTorch."""
+    from .tensor import Tensor
+    x = inputs[0]
+    shape = x.shape if isinstance(x, Tensor) else np.shape(x)
+    dim = attrs.get("dim")
+    dim = 0 if dim is None else int(dim)
+    if not shape:
+        raise ValueError("%s: expects a tensor with at least one dimension" % name)
+    if dim < 0:
+        dim += len(shape)
+    if not 0 <= dim < len(shape):
+        raise IndexError("%s: dim %d out of range for %d dims" % (name, dim, len(shape)))
+    n = shape[dim]
+    if name == "split":
+        if attrs.get("sections") is not None:
+            return len(list(attrs["sections"]))
+        s = attrs.get("split_size")
+        if s is None or int(s) <= 0:
+            raise ValueError("split: split_size must be a positive integer")
+        return max(1, -(-n // int(s)))
+    if name == "chunk":
+        c = int(attrs["chunks"])
+        if c <= 0:
+            raise ValueError("chunk: chunks must be positive")
+        size = -(-n // c)
+        if size == 0:
+            return c
+        return -(-n // size)
+    raise ValueError("op %s has a variable number of outputs; pass noutputs=" % name)
