@@ -1,0 +1,345 @@
+/*
+ * server.c - the daemon's lifecycle on the libuv loop: listeners (TCP loopback unless
+ * --allow-remote, Unix sockets), accepting connections, signals, and the orderly shutdown
+ * that frees every session before the process exits.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server.h"
+
+/* ---------------------------------------------------------------------------------------
+ * Accepting
+ */
+static void on_listener_poll(uv_poll_t *h, int status, int events)
+{
+    struct td_listener *l = h->data;
+    (void)events;
+    if (status < 0 || l->srv->stopping)
+        return;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                TD_LOG(TD_LOG_WARN, "accept failed", "addr=%s err=\"%s\"", l->addr,
+                       strerror(errno));
+            return;
+        }
+        char peer[96] = "unix";
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            char ip[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+            snprintf(peer, sizeof peer, "%s:%u", ip, ntohs(a->sin_port));
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            char ip[INET6_ADDRSTRLEN];
+            inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+            snprintf(peer, sizeof peer, "[%s]:%u", ip, ntohs(a->sin6_port));
+        }
+        td_conn_accept(l->srv, fd, peer, l->is_tcp);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Listeners
+ */
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)sa;
+        return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)sa;
+        if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
+            return true;
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
+            return a->sin6_addr.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+static int listen_tcp(struct td_listener *l, const char *spec, bool allow_remote)
+{
+    char host[128], port[16];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec) {
+        TD_LOG(TD_LOG_ERROR, "bad listen address", "addr=tcp://%s err=\"want HOST:PORT\"", spec);
+        return -1;
+    }
+    size_t hl = (size_t)(colon - spec);
+    const char *hs = spec;
+    if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+        hs++;
+        hl -= 2;
+    }
+    if (hl >= sizeof host || strlen(colon + 1) >= sizeof port || colon[1] == '\0') {
+        TD_LOG(TD_LOG_ERROR, "bad listen address", "addr=tcp://%s", spec);
+        return -1;
+    }
+    memcpy(host, hs, hl);
+    host[hl] = '\0';
+    snprintf(port, sizeof port, "%s", colon + 1);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    int gai = getaddrinfo(host, port, &hints, &res);
+    if (gai != 0) {
+        TD_LOG(TD_LOG_ERROR, "bad listen address", "addr=tcp://%s err=\"%s\"", spec,
+               gai_strerror(gai));
+        return -1;
+    }
+    int rc = -1;
+    if (!allow_remote && !is_loopback(res->ai_addr)) {
+        TD_LOG(TD_LOG_ERROR, "refusing non-loopback listener",
+               "addr=tcp://%s err=\"pass --allow-remote to listen beyond loopback; there is no "
+               "authentication yet\"", spec);
+        goto out;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto sys_fail;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 512) != 0) {
+        close(fd);
+        goto sys_fail;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned p = 0;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        p = ntohs(a->sin_port);
+        snprintf(l->addr, sizeof l->addr, "tcp://%s:%u", ip, p);
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        p = ntohs(a->sin6_port);
+        snprintf(l->addr, sizeof l->addr, "tcp://[%s]:%u", ip, p);
+    }
+    l->fd = fd;
+    l->is_tcp = true;
+    rc = 0;
+    goto out;
+sys_fail:
+    TD_LOG(TD_LOG_ERROR, "cannot listen", "addr=tcp://%s err=\"%s\"", spec, strerror(errno));
+out:
+    freeaddrinfo(res);
+    return rc;
+}
+
+static int listen_unix(struct td_listener *l, const char *path)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (path[0] == '\0' || strlen(path) >= sizeof sa.sun_path) {
+        TD_LOG(TD_LOG_ERROR, "bad listen address", "addr=unix://%s err=\"path empty or longer "
+               "than %zu bytes\"", path, sizeof sa.sun_path - 1);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path));
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        /* A socket file left by a daemon that died: remove it unless someone answers. */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0) {
+            int live = connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
+            close(probe);
+            if (live) {
+                TD_LOG(TD_LOG_ERROR, "cannot listen", "addr=unix://%s err=\"a server is "
+                       "already listening there\"", path);
+                return -1;
+            }
+            unlink(path);
+        }
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 512) != 0) {
+        TD_LOG(TD_LOG_ERROR, "cannot listen", "addr=unix://%s err=\"%s\"", path,
+               strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    l->fd = fd;
+    l->is_tcp = false;
+    snprintf(l->unix_path, sizeof l->unix_path, "%s", path);
+    snprintf(l->addr, sizeof l->addr, "unix://%s", path);
+    return 0;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    struct td_listener *l = h->data;
+    close(l->fd);
+    l->fd = -1;
+}
+
+static void close_listeners(struct td_server *srv)
+{
+    for (int i = 0; i < srv->nlisteners; i++) {
+        struct td_listener *l = &srv->listeners[i];
+        if (l->closing || l->fd < 0)
+            continue;
+        l->closing = true;
+        if (l->unix_path[0])
+            unlink(l->unix_path);
+        uv_close((uv_handle_t *)&l->poll, on_listener_closed);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Server lifecycle
+ */
+static void server_stop(struct td_server *srv, const char *why)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    TD_LOG(TD_LOG_INFO, "shutting down", "signal=%s", why);
+    close_listeners(srv);
+    td_conn_close_all(srv);
+    /* Workers drop the jobs of closed sessions and finish graphs already running. */
+    td_pool_stop(&srv->pool);
+    td_conn_on_async(&srv->async);  /* release attention requests made while workers finished */
+    uv_close((uv_handle_t *)&srv->async, NULL);
+    uv_close((uv_handle_t *)&srv->sigint, NULL);
+    uv_close((uv_handle_t *)&srv->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    server_stop(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static uint64_t phys_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psize <= 0)
+        return 0;
+    return (uint64_t)pages * (uint64_t)psize;
+}
+
+int td_server_init(struct td_server *srv, const struct td_config *cfg)
+{
+    memset(srv, 0, sizeof *srv);
+    srv->cfg = cfg;
+    atomic_init(&srv->next_session_id, 1);
+    atomic_init(&srv->calls_total, 0);
+    atomic_init(&srv->errors_total, 0);
+    srv->phys_mem = phys_memory();
+    srv->max_session_bytes = cfg->max_session_bytes > 0 ? (uint64_t)cfg->max_session_bytes
+                                                        : srv->phys_mem;
+    if (srv->max_session_bytes == 0)
+        srv->max_session_bytes = UINT64_C(1) << 40;
+    pthread_mutex_init(&srv->attn_mu, NULL);
+    pthread_mutex_init(&srv->reg_mu, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (uv_loop_init(&srv->loop) != 0)
+        return -1;
+    if (td_handlers_init(srv) != 0) {
+        TD_LOG(TD_LOG_ERROR, "cannot build the op list", "err=\"%s\"", "out of memory");
+        goto fail_loop;
+    }
+    uv_async_init(&srv->loop, &srv->async, td_conn_on_async);
+    srv->async.data = srv;
+    uv_signal_init(&srv->loop, &srv->sigint);
+    uv_signal_init(&srv->loop, &srv->sigterm);
+    srv->sigint.data = srv->sigterm.data = srv;
+    uv_signal_start(&srv->sigint, on_signal, SIGINT);
+    uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+
+    srv->listeners = td_calloc((size_t)cfg->nlisten, sizeof *srv->listeners);
+    if (!srv->listeners)
+        goto fail_handles;
+    for (int i = 0; i < cfg->nlisten; i++) {
+        struct td_listener *l = &srv->listeners[i];
+        l->srv = srv;
+        l->fd = -1;
+        const char *a = cfg->listen[i];
+        int rc;
+        if (strncmp(a, "tcp://", 6) == 0) {
+            rc = listen_tcp(l, a + 6, cfg->allow_remote);
+        } else if (strncmp(a, "unix://", 7) == 0) {
+            rc = listen_unix(l, a + 7);
+        } else {
+            TD_LOG(TD_LOG_ERROR, "bad listen address",
+                   "addr=%s err=\"want tcp://HOST:PORT or unix:///path\"", a);
+            rc = -1;
+        }
+        if (rc != 0)
+            goto fail_listeners;
+        srv->nlisteners++;
+        uv_poll_init(&srv->loop, &l->poll, l->fd);
+        l->poll.data = l;
+        uv_poll_start(&l->poll, UV_READABLE, on_listener_poll);
+    }
+    if (td_pool_start(&srv->pool, (int)cfg->threads, td_conn_process) != 0)
+        goto fail_listeners;
+    for (int i = 0; i < srv->nlisteners; i++) {
+        printf("listening %s\n", srv->listeners[i].addr);
+        TD_LOG(TD_LOG_INFO, "listening", "addr=%s", srv->listeners[i].addr);
+    }
+    fflush(stdout);
+    TD_LOG(TD_LOG_INFO, "started", "version=%s threads=%" PRId64 " max_frame_data=%" PRId64,
+           TD_VERSION, cfg->threads, cfg->max_frame_data);
+    return 0;
+
+fail_listeners:
+    for (int i = 0; i < srv->nlisteners; i++)
+        uv_close((uv_handle_t *)&srv->listeners[i].poll, on_listener_closed);
+    for (int i = 0; i < cfg->nlisten; i++)
+        if (srv->listeners[i].unix_path[0])
+            unlink(srv->listeners[i].unix_path);
+fail_handles:
+    uv_close((uv_handle_t *)&srv->async, NULL);
+    uv_close((uv_handle_t *)&srv->sigint, NULL);
+    uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    td_free(srv->listeners);
+    srv->listeners = NULL;
+    td_handlers_fini(srv);
+fail_loop:
+    uv_loop_close(&srv->loop);
+    return -1;
+}
+
+int td_server_run(struct td_server *srv)
+{
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+void td_server_fini(struct td_server *srv)
+{
+    int rc = uv_loop_close(&srv->loop);
+    if (rc != 0)
+        TD_LOG(TD_LOG_WARN, "loop not closed cleanly", "err=\"%s\"", uv_strerror(rc));
+    td_free(srv->listeners);
+    td_handlers_fini(srv);
+    pthread_mutex_destroy(&srv->attn_mu);
+    pthread_mutex_destroy(&srv->reg_mu);
+}

@@ -1,0 +1,285 @@
+/*
+ * server.h - the daemon's shared structures: the server, a connection with its session,
+ * the jobs a connection queues for the workers, and the reply frames it queues for output.
+ *
+ * Threads: one libuv loop thread owns listeners, accepting, reading and parsing, and the
+ * connection's poll handle; N workers run the jobs (everything that touches a session's id
+ * table) and usually write the reply themselves. Fields are annotated with who may touch
+ * them: [loop] loop thread only, [mu] under conn->mu, [worker] the one worker that holds the
+ * session (a session is scheduled on at most one worker at a time).
+ */
+#ifndef TD_SRV_SERVER_H
+#define TD_SRV_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <protobuf-c/protobuf-c.h>
+#include <uv.h>
+
+#include "config.h"
+#include "frame.h"
+#include "idtable.h"
+#include "td_core.h"
+#include "td_ops.h"
+
+#define TD_INBUF_SIZE (64 * 1024)
+#define TD_QUEUE_HIGH 1024     /* jobs queued per connection before reading pauses */
+#define TD_OUTQ_HIGH 1024      /* reply frames queued per connection before reading pauses */
+#define TD_MAX_PENDING_UPLOADS 4096
+
+struct td_server;
+struct td_conn;
+
+/* The session: one per connection. [worker] unless noted. */
+struct td_session {
+    uint64_t id;                /* immutable */
+    struct td_idtable ids;
+    struct td_rng rng;
+    struct td_account account;  /* atomic counters; the loop charges uploads here too */
+    bool handshaken;
+    struct td_server *srv;
+};
+
+enum td_job_kind {
+    TD_JOB_CALL,     /* a decoded request */
+    TD_JOB_ERROR,    /* the loop found an error; the worker sends it, in order */
+    TD_JOB_CLOSE,    /* the client finished sending: close once earlier replies are out */
+};
+
+struct td_job {
+    struct td_job *next;
+    enum td_job_kind kind;
+    uint32_t method;
+    uint64_t call_id;
+    ProtobufCMessage *req;       /* decoded request (TD_JOB_CALL); owned */
+    /* Put: the tensor the loop read the data section into (owned reference). */
+    struct td_tensor *put_tensor;
+    bool put_create;             /* offset 0: install the id; else append a chunk */
+    uint64_t put_offset, put_len, put_nbytes;
+    /* TD_JOB_ERROR */
+    bool close_after;            /* protocol error: close the connection after the reply */
+    struct td_error err;
+};
+
+/* A reply that could not be written at once. The body lives right after the struct. */
+struct td_outframe {
+    struct td_outframe *next;
+    uint8_t hdr[TD_FRAME_HEADER_SIZE];
+    size_t body_len;
+    const uint8_t *data;
+    size_t data_len;
+    struct td_tensor *hold;      /* keeps `data` alive until written; owned */
+    size_t sent;                 /* bytes of hdr+body+data already written */
+    uint8_t body[];
+};
+
+/* An upload in progress (a Put of part of a tensor), so later chunks know where to go. [loop] */
+struct td_pending_upload {
+    uint64_t id;
+    struct td_tensor *tensor;    /* owned reference */
+    uint64_t next_offset, nbytes;
+};
+
+enum td_read_state { TD_R_HEADER, TD_R_BODY, TD_R_DATA, TD_R_DEAD };
+
+struct td_conn {
+    struct td_server *srv;
+    _Atomic int refcount;        /* loop holds one until the poll handle closed; workers one
+                                    while scheduled; the attention list one while listed */
+    int fd;
+    bool is_tcp;
+    char peer[96];
+
+    /* [loop] */
+    uv_poll_t poll;
+    int poll_events;
+    bool closing;
+    struct td_conn *loop_prev, *loop_next;
+    /* read state: [loop], or the worker's while reader_worker */
+    enum td_read_state rstate;
+    uint8_t hdrbuf[TD_FRAME_HEADER_SIZE];
+    size_t hdr_got;
+    struct td_frame_header hdr;
+    uint8_t *body;               /* owned when the body did not fit the input buffer */
+    size_t body_got;
+    uint8_t *inbuf;
+    size_t in_start, in_end;
+    struct td_job *cur_job;      /* the frame being read, queued once its data arrived */
+    uint8_t *data_dst;           /* NULL: discard the data section */
+    uint64_t data_got;
+    bool eof;
+    bool handshake_seen;
+    struct td_pending_upload *pending;
+    size_t npending, cap_pending;
+
+    /* [mu] */
+    pthread_mutex_t mu;
+    struct td_job *qhead, *qtail;
+    size_t qlen;
+    bool scheduled;              /* queued on the pool or held by a worker */
+    bool paused;                 /* reading stopped because a queue is full */
+    struct td_outframe *ohead, *otail;
+    size_t oframes;
+    bool reader_worker;          /* a worker holding the session reads the socket, not the
+                                    loop: the fields marked [loop] under "read state" then
+                                    belong to that worker */
+    bool closed;                 /* no more writes: the fd is going away */
+    bool close_after_flush;
+    bool corked;                 /* replies gathered in the queue, written by td_conn_flush */
+    bool broken;                 /* a write failed: close */
+    bool in_attention;           /* [srv->attn_mu] */
+    struct td_conn *attn_next;   /* [srv->attn_mu] */
+
+    struct td_conn *ready_next;  /* [pool->mu] */
+    struct td_conn *reg_prev, *reg_next; /* [srv->reg_mu] */
+
+    struct td_session sess;
+};
+
+struct td_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct td_conn *head, *tail;
+    _Atomic int nready;
+    int sleepers;
+    bool stop;
+    int nthreads;
+    pthread_t *threads;
+    void (*process)(struct td_conn *c);
+};
+
+struct td_listener {
+    struct td_server *srv;
+    uv_poll_t poll;
+    int fd;
+    bool is_tcp;
+    bool closing;
+    char addr[160];              /* with the real port */
+    char unix_path[108];         /* removed at shutdown; "" for TCP */
+};
+
+struct td_server {
+    const struct td_config *cfg;
+    uv_loop_t loop;
+    uv_async_t async;
+    uv_signal_t sigint, sigterm;
+    struct td_listener *listeners;
+    int nlisteners;
+    struct td_conn *conns;       /* [loop] */
+    struct td_pool pool;
+    bool stopping;               /* [loop] */
+
+    pthread_mutex_t attn_mu;
+    struct td_conn *attn_head;
+
+    pthread_mutex_t reg_mu;      /* the session registry, for Stats */
+    struct td_conn *reg_head;
+    uint64_t reg_count;
+
+    _Atomic uint64_t next_session_id;
+    _Atomic uint64_t calls_total;
+    _Atomic uint64_t errors_total;
+    uint64_t max_session_bytes;
+    uint64_t phys_mem;
+    uint8_t *list_ops_body;      /* ListOpsReply packed once at startup */
+    size_t list_ops_len;
+};
+
+extern ProtobufCAllocator td_pb_allocator;
+
+/* ---- server lifecycle (conn.c) ---- */
+/* Opens every listener, prints "listening <addr>" lines, starts the pool.
+ * Returns: 0 or -1 (logged). */
+int td_server_init(struct td_server *srv, const struct td_config *cfg);
+/* Runs the loop until a signal stops the server. */
+int td_server_run(struct td_server *srv);
+void td_server_fini(struct td_server *srv);
+
+/* ---- connections, on the loop thread (conn.c) ---- */
+/* Wraps an accepted non-blocking fd in a connection with a new session. [loop] */
+void td_conn_accept(struct td_server *srv, int fd, const char *peer, bool is_tcp);
+/* Closes every connection (shutdown). [loop] */
+void td_conn_close_all(struct td_server *srv);
+/* The async callback: applies what workers asked for (poll events, closing). [loop] */
+void td_conn_on_async(uv_async_t *h);
+
+/* ---- connection, called from workers (conn.c) ---- */
+/* Sends one response frame: header, body (copied if it must wait), data (zero copy; `hold`
+ * keeps it alive and is released once written). Writes directly when nothing is queued.
+ * Thread: any. Ownership: takes `hold`. */
+void td_conn_send(struct td_conn *c, uint32_t method, uint64_t call_id, const uint8_t *body,
+                  size_t body_len, const uint8_t *data, size_t data_len,
+                  struct td_tensor *hold, bool close_after);
+/* Writes the replies gathered while more requests were queued. Thread: the worker holding
+ * c, when its job queue is empty. */
+void td_conn_flush(struct td_conn *c);
+/* Asks the loop thread to re-examine c (poll events, close). Thread: any. */
+void td_conn_attention(struct td_conn *c);
+void td_conn_unref(struct td_conn *c);
+/* Reads and parses requests on the worker that holds c (reader_worker set), spinning briefly
+ * for the next request so a pipelined client costs no thread hop. Returns once it queued a
+ * job, or after handing reading back to the loop. Thread: the worker holding c. */
+void td_conn_worker_read(struct td_conn *c);
+void td_job_free(struct td_job *j);
+
+/* ---- spinning helpers ---- */
+static inline void td_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static inline long td_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* How long a worker that holds a session spins reading its socket for the next request, and
+ * how long an idle worker spins on the pool before sleeping. The pool spin is short: on a
+ * machine with few cores a spinning idle worker takes the CPU from the threads doing work. */
+#define TD_SPIN_NS 50000L
+#define TD_POOL_SPIN_NS 10000L
+
+/* ---- pool (pool.c) ---- */
+int td_pool_start(struct td_pool *p, int nthreads, void (*process)(struct td_conn *));
+/* Queues c (a reference travels with it). Thread: any. */
+void td_pool_submit(struct td_pool *p, struct td_conn *c);
+/* Lets the workers finish what is queued, then joins them. */
+void td_pool_stop(struct td_pool *p);
+
+/* ---- sessions (session.c) ---- */
+void td_session_init(struct td_session *s, struct td_server *srv);
+void td_session_fini(struct td_session *s);
+extern const struct td_idtable_ops td_session_table_ops;
+void td_registry_add(struct td_server *srv, struct td_conn *c);
+void td_registry_remove(struct td_server *srv, struct td_conn *c);
+void td_registry_totals(struct td_server *srv, uint64_t *sessions, uint64_t *bytes);
+
+/* ---- handlers (handlers.c) ---- */
+/* Worker entry: runs the queued jobs of c in order. */
+void td_conn_process(struct td_conn *c);
+/* Packs the ListOps reply once. Returns: 0 or -1. */
+int td_handlers_init(struct td_server *srv);
+void td_handlers_fini(struct td_server *srv);
+/* Returns: the protobuf descriptor of method's request, NULL for an unknown method. */
+const ProtobufCMessageDescriptor *td_request_descriptor(uint32_t method);
+
+/* ---- Run decoding (rundecode.c) ---- */
+/* Decodes a RunRequest into g with every count and value range-checked before allocating.
+ * Node inputs/outputs and attr names/strings point into req, which must outlive g.
+ * Returns: 0 or a status (err names the node). */
+int td_run_decode(const void *req, uint64_t max_nodes, struct td_graph *g,
+                  struct td_error *err) TD_WUR;
+/* Frees what td_run_decode allocated (not req's memory). */
+void td_run_graph_free(struct td_graph *g);
+
+#endif
