@@ -12,9 +12,12 @@ run_suite() {   # $1 build dir, $2 label
     local build=$1 label=$2
     echo "=== [$label] ctest"
     (cd "$build" && ctest --output-on-failure -j2) || status=1
-    echo "=== [$label] pytest"
-    TENSORD_BIN="$build/server/tensord" "$py" -m pytest -q -p no:cacheprovider \
-        "$here/tests/protocol" "$here/tests/python" || status=1
+    # One pytest run per folder: each has its own conftest.py.
+    for suite in protocol python; do
+        echo "=== [$label] pytest tests/$suite"
+        TENSORD_BIN="$build/server/tensord" "$py" -m pytest -q -p no:cacheprovider \
+            "$here/tests/$suite" || status=1
+    done
 }
 
 "$here/scripts/build.sh" "$here/build"

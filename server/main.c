@@ -26,6 +26,7 @@ int main(int argc, char **argv)
         return 0;
     }
     td_log_level_min = cfg.log_level;
+    td_blas_select_kernels(argv);
     struct td_error err;
     td_error_clear(&err);
     if (td_ops_init(&err) != 0) {
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
         return 1;
     td_server_run(&srv);
     td_server_fini(&srv);
+    td_storage_cache_trim();
     TD_LOG(TD_LOG_INFO, "stopped", "version=%s", TD_VERSION);
     return 0;
 }
