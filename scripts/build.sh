@@ -6,7 +6,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
 shift || true
 venv=$here/build/venv
-cmake -S "$here" -B "$build" -DTD_WERROR=ON "$@" >"$build.cmake.log" 2>&1 \
-    || { cat "$build.cmake.log"; exit 1; }
+mkdir -p "$build"
+log=$build/cmake-configure.log
+cmake -S "$here" -B "$build" -DTD_WERROR=ON "$@" >"$log" 2>&1 || { cat "$log"; exit 1; }
 cmake --build "$build" -j"$(nproc)"
 "$venv/bin/python" -m pip install -q --no-deps --force-reinstall "$here/client/python"
