@@ -157,24 +157,29 @@ static void do_handshake(struct td_conn *c, struct td_job *j)
 
     Tensord__V1__Status st = TENSORD__V1__STATUS__INIT;
     Tensord__V1__Limits lim = TENSORD__V1__LIMITS__INIT;
-    Tensord__V1__Device dev = TENSORD__V1__DEVICE__INIT;
-    Tensord__V1__Device *devs[1] = {&dev};
+    Tensord__V1__Device dev[TD_MAX_DEVICES];
+    Tensord__V1__Device *devs[TD_MAX_DEVICES];
+    for (int i = 0; i < srv->ndevices; i++) {
+        tensord__v1__device__init(&dev[i]);
+        dev[i].name = srv->devices[i].name;
+        dev[i].kind = srv->devices[i].kind;
+        dev[i].model = srv->devices[i].model;
+        dev[i].memory_bytes = srv->devices[i].memory_bytes;
+        devs[i] = &dev[i];
+    }
     Tensord__V1__HandshakeReply r = TENSORD__V1__HANDSHAKE_REPLY__INIT;
     lim.max_frame_body = (uint64_t)srv->cfg->max_frame_body;
     lim.max_frame_data = (uint64_t)srv->cfg->max_frame_data;
     lim.max_graph_nodes = (uint64_t)srv->cfg->max_graph_nodes;
     lim.max_session_ids = (uint64_t)srv->cfg->max_session_ids;
     lim.max_ndim = TD_MAX_NDIM;
-    dev.name = (char *)"cpu";
-    dev.kind = (char *)"cpu";
-    dev.memory_bytes = srv->phys_mem;
     r.status = &st;
     r.protocol_version = PROTOCOL_VERSION;
     r.server_version = (char *)TD_VERSION;
     r.session_id = s->id;
     r.seed = seed;
     r.limits = &lim;
-    r.n_devices = 1;
+    r.n_devices = (size_t)srv->ndevices;
     r.devices = devs;
     send_msg(c, j, &r.base, NULL, 0, NULL, false);
 }

@@ -18,6 +18,9 @@
 
 #include "log.h"
 #include "server.h"
+#ifdef TD_HAVE_CUDA
+#include "td_cuda.h"
+#endif
 
 /* ---------------------------------------------------------------------------------------
  * Accepting
@@ -243,6 +246,32 @@ static uint64_t phys_memory(void)
     return (uint64_t)pages * (uint64_t)psize;
 }
 
+/* Fills srv->devices: the CPU, then every CUDA device when the daemon was built with CUDA. */
+static void find_devices(struct td_server *srv)
+{
+    struct td_device_desc *cpu = &srv->devices[0];
+    snprintf(cpu->name, sizeof cpu->name, "cpu");
+    snprintf(cpu->kind, sizeof cpu->kind, "cpu");
+    cpu->memory_bytes = srv->phys_mem;
+    srv->ndevices = 1;
+#ifdef TD_HAVE_CUDA
+    struct td_cuda_device gpus[TD_MAX_DEVICES - 1];
+    char why[160] = "";
+    int n = td_cuda_devices(gpus, TD_MAX_DEVICES - 1, why, sizeof why);
+    for (int i = 0; i < n; i++) {
+        struct td_device_desc *d = &srv->devices[srv->ndevices++];
+        snprintf(d->name, sizeof d->name, "cuda:%d", gpus[i].ordinal);
+        snprintf(d->kind, sizeof d->kind, "cuda");
+        snprintf(d->model, sizeof d->model, "%s", gpus[i].model);
+        d->memory_bytes = gpus[i].memory_bytes;
+        TD_LOG(TD_LOG_INFO, "cuda device", "name=%s model=\"%s\" memory=%" PRIu64 " cc=%d.%d",
+               d->name, d->model, d->memory_bytes, gpus[i].cc_major, gpus[i].cc_minor);
+    }
+    if (n == 0)
+        TD_LOG(TD_LOG_INFO, "no cuda device", "why=\"%s\"", why);
+#endif
+}
+
 int td_server_init(struct td_server *srv, const struct td_config *cfg)
 {
     memset(srv, 0, sizeof *srv);
@@ -251,6 +280,7 @@ int td_server_init(struct td_server *srv, const struct td_config *cfg)
     atomic_init(&srv->calls_total, 0);
     atomic_init(&srv->errors_total, 0);
     srv->phys_mem = phys_memory();
+    find_devices(srv);
     srv->max_session_bytes = cfg->max_session_bytes > 0 ? (uint64_t)cfg->max_session_bytes
                                                         : srv->phys_mem;
     if (srv->max_session_bytes == 0)

@@ -162,6 +162,8 @@ struct td_listener {
     char unix_path[108];         /* removed at shutdown; "" for TCP */
 };
 
+#define TD_MAX_DEVICES 17   /* the CPU and up to 16 GPUs */
+
 struct td_server {
     const struct td_config *cfg;
     uv_loop_t loop;
@@ -185,6 +187,14 @@ struct td_server {
     _Atomic uint64_t errors_total;
     uint64_t max_session_bytes;
     uint64_t phys_mem;
+    /* Devices announced in the handshake, found once at start-up (server.c). */
+    int ndevices;
+    struct td_device_desc {
+        char name[32];
+        char kind[8];
+        char model[256];
+        uint64_t memory_bytes;
+    } devices[TD_MAX_DEVICES];
     uint8_t *list_ops_body;      /* ListOpsReply packed once at startup */
     size_t list_ops_len;
 };

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-TENSORD_BIN = os.environ.get("TENSORD_BIN", "/work/main/build-s/server/tensord")
+TENSORD_BIN = os.environ.get(
+    "TENSORD_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "build", "server", "tensord"))
 
 HDR = struct.Struct("<4sHBBIIQQQ")
 MAGIC = b"TDRP"

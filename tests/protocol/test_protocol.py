@@ -170,8 +170,9 @@ def test_handshake_reply(start_daemon, connect, pb):
     assert hs.limits.max_graph_nodes == 17
     assert hs.limits.max_session_ids == 99
     assert hs.limits.max_ndim == 16
-    assert [dv.name for dv in hs.devices] == ["cpu"]
+    assert hs.devices[0].name == "cpu" and hs.devices[0].kind == "cpu"
     assert hs.devices[0].memory_bytes > 0
+    assert all(dv.kind == "cuda" for dv in hs.devices[1:])   # GPUs: see test_devices.py
     c2 = connect(d.unix)
     hs2 = c2.handshake()
     assert hs2.seed != 0                      # picked by the server
