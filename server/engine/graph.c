@@ -210,6 +210,7 @@ int td_graph_run(const struct td_graph *g, const struct td_idtable_ops *tab, voi
     int nplan = 0, done_nodes = 0, inserted_in_node = 0;
     size_t max_in = 1, max_out = 1;
     uint64_t bytes = 0;
+    uint64_t rng_offset = rng ? rng->offset : 0;
     int rc;
 
     td_error_clear(&inner);
@@ -288,6 +289,10 @@ out:
         if (done_nodes < g->nnodes)
             for (int k = 0; k < inserted_in_node; k++)
                 (void)tab->remove(tabself, g->nodes[done_nodes].outputs[k]);
+        /* ... and the counters random ops consumed, so a retried graph draws the same
+         * numbers it would have drawn had this one never been sent. */
+        if (rng)
+            rng->offset = rng_offset;
     }
     td_free(plan);
     td_free(in_meta);

@@ -195,7 +195,8 @@ int td_graph_plan(const struct td_graph *g, const struct td_idtable_ops *tab, vo
                   struct td_error *err) TD_WUR;
 /* Plans then runs the graph, inserting each node's outputs into the table as it goes and
  * removing the discard ids at the end. On failure after some nodes ran, the outputs already
- * inserted are removed again, so a failed graph leaves the table as it found it.
+ * inserted are removed again and rng->offset is restored, so a failed graph leaves the table
+ * and the generator as it found them.
  * Thread: one graph per table at a time; distinct tables may run concurrently. */
 int td_graph_run(const struct td_graph *g, const struct td_idtable_ops *tab, void *tabself,
                  struct td_rng *rng, struct td_account *account, struct td_graph_output **outs,

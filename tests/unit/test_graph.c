@@ -371,6 +371,27 @@ static void test_run_failure_rolls_back(void **state)
     assert_int_equal(td_alloc_live_blocks(), blocks);
 }
 
+/* A failed graph also gives back the generator counters its random nodes consumed. */
+static void test_run_failure_restores_rng(void **state)
+{
+    (void)state;
+    live(20, mk(TD_INT32, 1, S(2), V(1, 0)));
+    uint64_t o0[] = {1}, o1[] = {2}, i1[] = {20, 20};
+    struct td_attr_arg a0[] = {shape_attr(1, S(8))};
+    struct td_node nodes[] = {NODE(rand, no_ids, o0, a0), NODE0(floor_divide, i1, o1)};
+    nodes[0].ninputs = 0;
+    struct td_graph g = {2, nodes, 0, NULL};
+    struct td_graph_output *outs = NULL;
+    int nouts = 0;
+    uint64_t bytes = 0;
+    struct td_error err;
+    struct td_rng rng = {5, 100};
+    assert_int_equal(td_graph_run(&g, &tab_ops, &table, &rng, NULL, &outs, &nouts, &bytes, &err),
+                     TD_EINVAL);
+    assert_int_equal(rng.offset, 100);
+    assert_null(tab_get(&table, 1));
+}
+
 /* The table refusing a put (its own limit) also rolls back what the graph inserted. */
 static void test_put_failure_rolls_back(void **state)
 {
@@ -536,6 +557,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_output_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shape_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_failure_rolls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_failure_restores_rng, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_failure_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_and_views, setup, teardown),
