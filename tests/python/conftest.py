@@ -46,3 +46,8 @@ def _default_client(client):
     import tensord as td
     td.set_default_client(client)
     yield
+    # Ops are asynchronous: a test must not leave an error for the next test to get.
+    try:
+        client.sync()
+    except td.TensordError as e:
+        pytest.fail("the test left a pending tensord error: %s" % e)

@@ -238,24 +238,31 @@ def test_methods_and_generated_functions(client):
 
 # ---- errors ---------------------------------------------------------------------------------
 def test_errors_carry_the_daemons_message(client):
+    # Ops are asynchronous: a bad op returns a tensor at once and its error (the daemon's
+    # class and message) is raised by the next synchronising call.
     a = td.ones(2, 3)
     b = td.ones(4, 5)
+    bad = a @ b
     with pytest.raises(td.InvalidArgument) as ei:
-        a @ b
+        bad.numpy()
     e = ei.value
     assert isinstance(e, td.TensordError) and isinstance(e, ValueError)
     assert e.code == "INVALID_ARGUMENT" and e.code_value == 3
     assert "matmul" in e.message and "matmul" in str(e)
+    # the op's own node index, as if it had been sent alone (batching is invisible)
+    assert e.message.startswith("node 0 (matmul): "), e.message
+    assert "3 != 4" in e.message
     with pytest.raises(td.TensordError):
-        td.ones(2, 3) + td.ones(4)
+        (td.ones(2, 3) + td.ones(4)).numpy()
     # the session goes on after an error
     np.testing.assert_array_equal(np_of(a + 1), np.full((2, 3), 2.0))
     ghost = td.Tensor(client, 987654321, td.float32, (2,))
     with pytest.raises(td.NotFound):
         ghost.numpy()
     ghost._id = 0
-    with pytest.raises(td.TensordError):
-        td.op("reshape", a, shape=[7])
+    with pytest.raises(td.TensordError) as ei:
+        td.op("reshape", a, shape=[7]).numpy()
+    assert "reshape" in ei.value.message and "7" in ei.value.message
     with pytest.raises(AttributeError):
         td.op("definitely_not_an_op", a)
 

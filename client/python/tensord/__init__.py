@@ -9,6 +9,33 @@
 
 Every op the daemon publishes (ListOps) is available as ``td.<op>(...)`` and as a Tensor
 method; ``td.op(name, *inputs, **attrs)`` runs any op by name.
+
+Asynchronous execution (like CUDA's kernel launches):
+
+- An op returns its Tensor at once and never waits for the daemon. Ops are queued and
+  sent as one multi-node Run when 64 nodes are queued (``connect(batch=N)``; ``batch=1``
+  sends every op as its own Run) or when something needs a result. The first op of a
+  client fetches the daemon's op table once.
+- A tensor's meta (``.shape``, ``.dtype``, ``.ndim``, ``len()``, ``.stride()``...) is
+  pending until the reply of the Run that made it has been read; reading it sends the
+  queue and waits for that reply only. Uploads know their meta at once. Python-side logic
+  that needs a shape (split/chunk output counts, integer and array indexing, ``.T``,
+  ``.to()``) waits for it; plain slicing and other ops do not.
+- Synchronising calls: ``.numpy()``, ``.item()``, ``.tolist()``, ``bool()``, ``float()``,
+  ``str()``/``print()``, ``client.sync()``. They send the queue, wait for their result, and
+  raise the first error of an earlier op or upload that has not been raised yet (one
+  error, reported once, whichever tensor the call is on). ``repr()`` waits but never
+  raises: a failed tensor shows its error and a pending error stays pending.
+- A failed op's tensors are failed: using their meta or data raises the op's error (the
+  daemon's TensordError subclass and message, e.g. ``InvalidArgument: node 0 (matmul):
+  ...``) every time. An op on a tensor already known to have failed raises that original
+  error at once; an op queued on a tensor whose failure arrives later fails with the
+  original error too.
+- When a batched Run fails, the daemon undoes all of it and the client re-sends its ops
+  one per Run, so every op gets its own outcome and message as if sent alone. (Random
+  ops re-sent this way draw new numbers: the failed Run advanced the session generator.)
+- Tensors freed by garbage collection are freed in the daemon after their Run (queued
+  ones through the Run's discard list).
 """
 from . import dtypes as _dtypes
 from .dtypes import (DType, to_dtype, bool_, uint8, int8, int16, int32, int64, float16,

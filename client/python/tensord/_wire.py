@@ -142,14 +142,16 @@ def as_bytes_view(arr):
 
 
 class _Pending:
-    __slots__ = ("method", "sink", "ignore", "defer", "reply", "error", "done", "progress",
-                 "data_len")
+    """One outstanding call. on_reply(p) runs when its reply has been read (p.reply,
+    p.error, p.data_len set); it must not send or wait itself."""
+    __slots__ = ("call_id", "method", "sink", "on_reply", "reply", "error", "done",
+                 "progress", "data_len")
 
-    def __init__(self, method, sink, ignore, defer, progress):
+    def __init__(self, call_id, method, sink, on_reply, progress):
+        self.call_id = call_id
         self.method = method
         self.sink = sink
-        self.ignore = ignore
-        self.defer = defer
+        self.on_reply = on_reply
         self.progress = progress
         self.reply = None
         self.data_len = 0
@@ -158,17 +160,25 @@ class _Pending:
 
 
 class Connection:
-    """One framed, pipelined connection. Thread: every public method takes `lock`."""
+    """One framed, pipelined connection. Thread: every public method takes `lock`.
+
+    Replies are read only when the caller waits (wait, drain, read_available) or when more
+    than MAX_OUTSTANDING calls are outstanding before a send, so both peers' buffers stay
+    bounded and a client that sends many requests without waiting cannot deadlock the
+    socket. after_read, when set, is called after every reply was handled (outside the
+    reply's own on_reply) and may send requests itself.
+    """
 
     def __init__(self, sock):
         self.sock = sock
         self.lock = threading.RLock()
         self._next_call = 1
         self._pending = collections.OrderedDict()
-        self._deferred = []
         self._broken = None
         self._hdr = bytearray(HEADER_SIZE)
         self.max_frame_data = 1 << 62
+        self.after_read = None
+        self.replies_read = 0
 
     # ---- sending -----------------------------------------------------------------------
     def _sendv(self, head, data, progress=None):
@@ -196,31 +206,33 @@ class Connection:
             if progress is not None:
                 progress.update(len(piece))
 
-    def send(self, method, msg, data=None, *, sink=None, ignore=False, defer=False,
-             progress=None):
+    def send(self, method, msg, data=None, *, sink=None, on_reply=None, progress=None):
         """Sends one request without waiting for its reply.
 
         data: a bytes-like object (the data section). sink: a writable uint8 memoryview the
-        reply's data section is read into. ignore: the reply is read and dropped (Free).
-        defer: an error reply is kept and raised by the next wait().
-        Returns: the call id. Raises TensordError (UNAVAILABLE) on a broken connection.
+        reply's data section is read into. on_reply: called with the _Pending once the
+        reply was read (nobody else sees an error of a call nobody waits for).
+        Returns: the call's _Pending. Raises TensordError (UNAVAILABLE) on a broken
+        connection.
         """
         with self.lock:
             self._check()
             while len(self._pending) >= MAX_OUTSTANDING:
                 self._read_one()
+                self._check()
             call_id = self._next_call
             self._next_call += 1
             body = msg.SerializeToString()
             dlen = 0 if data is None else len(data)
             hdr = HEADER.pack(MAGIC, VERSION, KIND_REQUEST, 0, method, 0, call_id, len(body),
                               dlen)
-            self._pending[call_id] = _Pending(method, sink, ignore, defer, progress)
+            p = _Pending(call_id, method, sink, on_reply, progress)
+            self._pending[call_id] = p
             try:
                 self._sendv(hdr + body, data, progress)
             except OSError as e:
                 self._fail("send failed: %s" % e)
-            return call_id
+            return p
 
     # ---- receiving ---------------------------------------------------------------------
     def _recv_into(self, view, progress=None):
@@ -280,53 +292,71 @@ class Connection:
                 self._recv_into(p.sink[:data_len], p.progress)
             else:
                 self._discard_bytes(data_len)
-        p.done = True
         p.reply = reply
         p.data_len = data_len
         if reply.status.code != 0:
             p.error = make_error(reply.status.code, reply.status.message)
-            if p.defer and not p.ignore:
-                self._deferred.append(p.error)
-        return call_id, p
+        p.done = True
+        self.replies_read += 1
+        if p.on_reply is not None:
+            p.on_reply(p)
+        if self.after_read is not None:
+            self.after_read()
+        return p
 
-    def wait(self, call_id):
-        """Reads replies until the one for call_id; returns (reply message, data_len).
-
-        Raises the call's error as a TensordError subclass; raises an error that an earlier
-        deferred call (an upload) got, if any, before returning.
-        """
+    def read_one(self):
+        """Reads (blocking) and handles one reply. Returns: its _Pending. Raises
+        TensordError (UNAVAILABLE) on a broken connection or when nothing is outstanding."""
         with self.lock:
-            while True:
-                self._check()
-                cid, p = self._read_one()
-                if cid == call_id:
+            self._check()
+            if not self._pending:
+                raise Unavailable(14, "no outstanding call to wait for")
+            return self._read_one()
+
+    def read_available(self):
+        """Handles the replies that can be read without blocking on the socket (a reply
+        whose first bytes arrived is read to its end). Returns: how many were read."""
+        n = 0
+        with self.lock:
+            while self._pending and self._broken is None:
+                try:
+                    peek = self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
                     break
-            data_len = p.data_len
+                except OSError as e:
+                    self._fail("receive failed: %s" % e)
+                if not peek:
+                    self._fail("connection closed by the daemon")
+                self._read_one()
+                n += 1
+        return n
+
+    def wait(self, p):
+        """Reads replies until p's (a _Pending from send) has been read.
+        Returns: (reply message, data_len). Raises the call's error (a TensordError)."""
+        with self.lock:
+            while not p.done:
+                self._check()
+                self._read_one()
             if p.error is not None:
                 raise p.error
-            self.raise_deferred()
-            return p.reply, data_len
-
-    def raise_deferred(self):
-        """Raises (and forgets) the first error of an earlier deferred call, if any."""
-        if self._deferred:
-            err = self._deferred[0]
-            self._deferred.clear()
-            raise err
+            return p.reply, p.data_len
 
     def drain(self):
-        """Reads every outstanding reply. Raises a deferred error if one arrived."""
+        """Reads every outstanding reply."""
         with self.lock:
             while self._pending:
                 self._check()
                 self._read_one()
-            self.raise_deferred()
+
+    @property
+    def outstanding(self):
+        return len(self._pending)
 
     def call(self, method, msg, data=None, **kw):
         """Sends one request and waits for its reply. Returns (reply, data_len)."""
         with self.lock:
-            cid = self.send(method, msg, data, **kw)
-            return self.wait(cid)
+            return self.wait(self.send(method, msg, data, **kw))
 
     # ---- state -------------------------------------------------------------------------
     def _check(self):

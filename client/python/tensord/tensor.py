@@ -9,6 +9,7 @@ import operator
 
 import numpy as np
 
+from . import client as _client
 from . import dtypes as _dt
 from . import _wire
 from . import tensord_pb2 as pb
@@ -23,9 +24,14 @@ def _norm_shape(args):
 
 
 class Tensor:
-    """A tensor in the daemon: id, dtype, shape (known locally), device "cpu"."""
+    """A tensor in the daemon: id, dtype, shape, device "cpu".
 
-    __slots__ = ("_client", "_id", "_dtype", "_shape", "_strides", "__weakref__")
+    An op returns its Tensor at once; the meta (dtype, shape, strides) is pending until the
+    reply of the Run that made it is read, which reading any meta does (waiting for that
+    reply only). Values move only on an explicit call (numpy, item, tolist, print).
+    """
+
+    __slots__ = ("_client", "_id", "_dtype", "_shape", "_strides", "_rec", "__weakref__")
     __array_priority__ = 1000
     __array_ufunc__ = None       # NumPy defers to our reflected operators
 
@@ -35,17 +41,39 @@ class Tensor:
         self._dtype = dtype
         self._shape = tuple(int(s) for s in shape)
         self._strides = tuple(strides) if strides else None
+        self._rec = None
+
+    @classmethod
+    def _pending(cls, client, tid, rec):
+        t = cls.__new__(cls)
+        t._client = client
+        t._id = tid
+        t._dtype = None
+        t._shape = None
+        t._strides = None
+        t._rec = rec
+        return t
 
     @classmethod
     def _from_meta(cls, client, tid, meta):
         return cls(client, tid, _dt.from_code(meta.dtype), tuple(meta.shape),
                    tuple(meta.strides))
 
+    def _set_meta(self, meta):
+        self._dtype = _dt.from_code(meta.dtype)
+        self._shape = tuple(meta.shape)
+        self._strides = tuple(meta.strides)
+
+    def _meta(self):
+        # Waits for this tensor's Run reply when its meta is pending; raises its op's error.
+        if self._rec is not None:
+            self._client._resolve(self)
+
     def __del__(self):
         try:
             c = self._client
             if c is not None and self._id:
-                c._release(self._id)
+                c._release(self._id, self._rec)
         except Exception:  # noqa: BLE001 - never raise from a finalizer
             pass
 
@@ -60,10 +88,14 @@ class Tensor:
 
     @property
     def dtype(self):
+        if self._rec is not None:
+            self._client._resolve(self)
         return self._dtype
 
     @property
     def shape(self):
+        if self._rec is not None:
+            self._client._resolve(self)
         return self._shape
 
     @property
@@ -72,29 +104,30 @@ class Tensor:
 
     @property
     def ndim(self):
-        return len(self._shape)
+        return len(self.shape)
 
     def dim(self):
-        return len(self._shape)
+        return len(self.shape)
 
     def numel(self):
         n = 1
-        for s in self._shape:
+        for s in self.shape:
             n *= s
         return n
 
     def size(self, dim=None):
         if dim is None:
-            return self._shape
-        return self._shape[dim]
+            return self.shape
+        return self.shape[dim]
 
     def stride(self, dim=None):
         """Strides in elements, as the daemon reported them (C order for uploads)."""
+        shape = self.shape
         st = self._strides
         if st is None:
             st = []
             acc = 1
-            for s in reversed(self._shape):
+            for s in reversed(shape):
                 st.append(acc)
                 acc *= max(s, 1)
             st = tuple(reversed(st))
@@ -111,24 +144,26 @@ class Tensor:
 
     @property
     def itemsize(self):
-        return self._dtype.itemsize
+        return self.dtype.itemsize
 
     def element_size(self):
-        return self._dtype.itemsize
+        return self.dtype.itemsize
 
     @property
     def nbytes(self):
-        return self.numel() * self._dtype.itemsize
+        return self.numel() * self.dtype.itemsize
 
     def is_floating_point(self):
-        return self._dtype.kind == "f"
+        return self.dtype.kind == "f"
 
     def is_complex(self):
-        return self._dtype.kind == "c"
+        return self.dtype.kind == "c"
 
     # ---- data --------------------------------------------------------------------------
     def numpy(self):
-        """Downloads the values. Returns: a new NumPy array (float32 for bfloat16)."""
+        """Downloads the values (a synchronising call: raises this tensor's error, or the
+        first error of any earlier op not raised yet). Returns: a new NumPy array (float32
+        for bfloat16)."""
         return self._client.download(self)
 
     def __array__(self, dtype=None, copy=None):
@@ -144,32 +179,44 @@ class Tensor:
     def tolist(self):
         return self.numpy().tolist()
 
+    def _describe(self):
+        if self._rec is None:
+            return "shape=%s, dtype=%s" % (self._shape, self._dtype.name)
+        return "meta pending"
+
     def __repr__(self):
+        # Shows values (waiting for them) but never raises: an op's error is shown as text,
+        # and an unrelated pending error stays pending for the next synchronising call.
         c = self._client
         if c is None or c.closed or not self._id:
-            return "tensor(<unavailable>, id=%d, shape=%s, dtype=%s)" % (
-                self._id, self._shape, self._dtype.name)
+            return "tensor(<unavailable>, id=%d, %s)" % (self._id, self._describe())
         try:
-            a = self.numpy()
+            a = c.download(self, raise_pending=False)
         except Exception as e:  # noqa: BLE001 - repr must not raise
-            return "tensor(<error: %s>, shape=%s, dtype=%s)" % (e, self._shape,
-                                                                 self._dtype.name)
+            return "tensor(<error: %s>, %s)" % (e, self._describe())
+        return self._format(a)
+
+    def __str__(self):
+        # print() is a synchronising call: it raises this tensor's or a pending error.
+        return self._format(self.numpy())
+
+    def _format(self, a):
         body = np.array2string(a, separator=", ", prefix="tensor(")
         if self._dtype in (_dt.float32, _dt.int64, _dt.bool_):
             return "tensor(%s)" % body
         return "tensor(%s, dtype=tensord.%s)" % (body, self._dtype.name)
 
-    __str__ = __repr__
-
     def __len__(self):
-        if not self._shape:
+        shape = self.shape
+        if not shape:
             raise TypeError("len() of a 0-d tensor")
-        return self._shape[0]
+        return shape[0]
 
     def __iter__(self):
-        if not self._shape:
+        shape = self.shape
+        if not shape:
             raise TypeError("iteration over a 0-d tensor")
-        for i in range(self._shape[0]):
+        for i in range(shape[0]):
             yield self.select(0, i)
 
     def __bool__(self):
@@ -185,7 +232,7 @@ class Tensor:
         return complex(self.item())
 
     def __index__(self):
-        if self._dtype.kind not in "iu" or self.numel() != 1:
+        if self.dtype.kind not in "iu" or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be an index")
         return int(self.item())
 
@@ -370,7 +417,7 @@ class Tensor:
         if isinstance(dtype, str) and dtype in ("cpu", "cpu:0"):
             return self
         d = _dt.to_dtype(dtype)
-        if d is self._dtype:
+        if d is self.dtype:
             return self
         return self._op("cast", dtype=d)
 
@@ -379,7 +426,7 @@ class Tensor:
 
     def type(self, dtype=None):
         if dtype is None:
-            return "tensord." + self._dtype.name
+            return "tensord." + self.dtype.name
         return self.to(dtype)
 
     def float(self):
@@ -450,12 +497,11 @@ class Tensor:
         return self._op("clamp", min=min, max=max)
 
     def numpy_dtype(self):
-        return self._dtype.numpy_dtype
+        return self.dtype.numpy_dtype
 
 
 def _operand_ok(o):
-    from .client import is_scalar
-    return isinstance(o, (Tensor, np.ndarray, list, tuple)) or is_scalar(o)
+    return isinstance(o, (Tensor, np.ndarray, list, tuple)) or _client.is_scalar(o)
 
 
 def _attr(**kw):
@@ -473,7 +519,8 @@ def _attr(**kw):
 def _getitem(t, key):
     """Indexing like NumPy: ints (select), slices with steps (slice), None (unsqueeze),
     Ellipsis, and one integer or boolean array/tensor index (index_select, after the
-    index is normalised locally). Everything runs as one Run request."""
+    index is normalised locally). Everything runs as one Run request. Keys of slices and
+    None only never wait for t's meta; the others do (bounds checks, normalisation)."""
     from .client import Graph
     if not isinstance(key, tuple):
         key = (key,)
@@ -506,7 +553,11 @@ def _getitem(t, key):
             consumed += 1
     if sum(1 for k in norm if k is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    if consumed > t.ndim:
+    # Only integer, array and Ellipsis keys need the shape (bounds checks, normalisation);
+    # slices and None alone do not wait for a pending tensor's meta.
+    need_shape = any(k is Ellipsis or isinstance(k, tuple) for k in norm) or \
+        all(k == slice(None) for k in norm)
+    if need_shape and consumed > t.ndim:
         raise IndexError("too many indices for tensor of dimension %d" % t.ndim)
     expanded = []
     for k in norm:
@@ -517,7 +568,7 @@ def _getitem(t, key):
     c = t._client
     g = Graph(c)
     cur = t._id
-    shape = list(t.shape)
+    shape = list(t.shape) if need_shape else None
     dim = 0
     nodes = 0
 
@@ -531,7 +582,8 @@ def _getitem(t, key):
     for k in expanded:
         if k is None:
             step("unsqueeze", [_attr(dim=dim)])
-            shape.insert(dim, 1)
+            if shape is not None:
+                shape.insert(dim, 1)
             dim += 1
         elif isinstance(k, slice):
             if k != slice(None):
@@ -546,7 +598,8 @@ def _getitem(t, key):
                         raise ValueError("slice step cannot be zero")
                     attrs.append(pb.Attr(name="step", i=operator.index(stride)))
                 step("slice", attrs)
-                shape[dim] = len(range(*k.indices(shape[dim])))
+                if shape is not None:
+                    shape[dim] = len(range(*k.indices(shape[dim])))
             dim += 1
         elif k[0] == "int":
             i = k[1]
@@ -597,3 +650,6 @@ def _getitem(t, key):
 
 # Keep _wire referenced for type checkers of the public error classes.
 TensordError = _wire.TensordError
+
+# client.py builds Tensors without importing this module at call time.
+_client.Tensor = Tensor
