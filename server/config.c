@@ -31,6 +31,9 @@ static const struct opt opts[] = {
      "address to listen on, repeatable: tcp://HOST:PORT (port 0 picks one) or "
      "unix:///path (default " TD_DEFAULT_LISTEN ")"},
     {"threads", OPT_INT, 1, 256, "2", OFF(threads), "worker threads that run requests"},
+    {"compute-threads", OPT_INT, 0, 256, "0", OFF(compute_threads),
+     "threads one large elementwise or reduction kernel may use, the calling worker "
+     "included (0: the number of online CPUs, 1: serial)"},
     {"max-frame-body", OPT_INT, 64, INT64_C(1) << 30, "16777216", OFF(max_frame_body),
      "largest protobuf body of one frame, bytes"},
     {"max-frame-data", OPT_INT, 1, INT64_C(1) << 40, "268435456", OFF(max_frame_data),

@@ -16,6 +16,7 @@ struct td_config {
     const char *listen[TD_CONFIG_MAX_LISTEN];  /* borrowed from argv */
     int nlisten;
     int64_t threads;
+    int64_t compute_threads;     /* engine kernel threads; 0: online CPUs */
     int64_t max_frame_body;
     int64_t max_frame_data;
     int64_t max_graph_nodes;

@@ -27,6 +27,7 @@ int main(int argc, char **argv)
     }
     td_log_level_min = cfg.log_level;
     td_blas_select_kernels(argv);
+    td_parallel_set_threads((int)cfg.compute_threads);
     struct td_error err;
     td_error_clear(&err);
     if (td_ops_init(&err) != 0) {
@@ -38,6 +39,7 @@ int main(int argc, char **argv)
         return 1;
     td_server_run(&srv);
     td_server_fini(&srv);
+    td_parallel_shutdown();
     td_storage_cache_trim();
     TD_LOG(TD_LOG_INFO, "stopped", "version=%s", TD_VERSION);
     return 0;

@@ -401,15 +401,24 @@ static double uniform_bits(struct word_stream *ws, uint64_t j, enum td_dtype rea
     }
 }
 
-static void fill_rand(struct td_tensor *t, struct td_rng *rng)
+/* A random fill split over the engine's threads: element k depends only on the stream and
+ * k, so any split gives the same tensor. */
+struct rand_job {
+    struct td_tensor *t;
+    const struct td_rng *rng;
+    int64_t low, high;             /* randint */
+};
+
+static void rand_chunk(int64_t b, int64_t e, void *vj)
 {
-    struct word_stream ws = {rng, 0, {0}, false};
+    const struct rand_job *rj = vj;
+    struct td_tensor *t = rj->t;
+    struct word_stream ws = {rj->rng, 0, {0}, false};
     enum td_dtype dt = t->dtype, rdt = td_dtype_to_real(dt);
-    int64_t n = td_tensor_numel(t);
     uint64_t w = (uint64_t)rand_words_per_elem(dt);
-    char *p = td_tensor_data(t);
     size_t isz = td_dtype_size(dt);
-    for (int64_t k = 0; k < n; k++, p += isz) {
+    char *p = (char *)td_tensor_data(t) + (size_t)b * isz;
+    for (int64_t k = b; k < e; k++, p += isz) {
         uint64_t j = (uint64_t)k * w;
         if (td_dtype_is_complex(dt)) {
             uint64_t half = w / 2;
@@ -419,7 +428,14 @@ static void fill_rand(struct td_tensor *t, struct td_rng *rng)
             td__store_f64(p, dt, uniform_bits(&ws, j, rdt));
         }
     }
-    rng_advance(rng, (uint64_t)n * w);
+}
+
+static void fill_rand(struct td_tensor *t, struct td_rng *rng)
+{
+    struct rand_job rj = {t, rng, 0, 0};
+    int64_t n = td_tensor_numel(t);
+    td__parallel_for(n, TD__PAR_GRAIN, rand_chunk, &rj);
+    rng_advance(rng, (uint64_t)n * (uint64_t)rand_words_per_elem(t->dtype));
 }
 
 /* One standard normal from words j, j+1 (Box-Muller, cosine branch). */
@@ -430,16 +446,17 @@ static double normal_at(struct word_stream *ws, uint64_t j)
     return sqrt(-2.0 * log(u1)) * cos(2.0 * PI * u2);
 }
 
-static void fill_randn(struct td_tensor *t, struct td_rng *rng)
+static void randn_chunk(int64_t b, int64_t e, void *vj)
 {
-    struct word_stream ws = {rng, 0, {0}, false};
+    const struct rand_job *rj = vj;
+    struct td_tensor *t = rj->t;
+    struct word_stream ws = {rj->rng, 0, {0}, false};
     enum td_dtype dt = t->dtype;
     bool cplx = td_dtype_is_complex(dt);
     uint64_t w = cplx ? 4 : 2;
-    int64_t n = td_tensor_numel(t);
-    char *p = td_tensor_data(t);
     size_t isz = td_dtype_size(dt);
-    for (int64_t k = 0; k < n; k++, p += isz) {
+    char *p = (char *)td_tensor_data(t) + (size_t)b * isz;
+    for (int64_t k = b; k < e; k++, p += isz) {
         uint64_t j = (uint64_t)k * w;
         if (cplx)
             td__store_c128(p, dt,
@@ -447,7 +464,14 @@ static void fill_randn(struct td_tensor *t, struct td_rng *rng)
         else
             td__store_f64(p, dt, normal_at(&ws, j));
     }
-    rng_advance(rng, (uint64_t)n * w);
+}
+
+static void fill_randn(struct td_tensor *t, struct td_rng *rng)
+{
+    struct rand_job rj = {t, rng, 0, 0};
+    int64_t n = td_tensor_numel(t);
+    td__parallel_for(n, TD__PAR_GRAIN, randn_chunk, &rj);
+    rng_advance(rng, (uint64_t)n * (td_dtype_is_complex(t->dtype) ? 4 : 2));
 }
 
 /* Checks [low, high) for randint: non-empty and representable in dt. */
@@ -481,19 +505,27 @@ static int randint_check(const struct td_op_ctx *c, int64_t low, int64_t high, e
     return 0;
 }
 
-static void fill_randint(struct td_tensor *t, struct td_rng *rng, int64_t low, int64_t high)
+static void randint_chunk(int64_t b, int64_t e, void *vj)
 {
-    struct word_stream ws = {rng, 0, {0}, false};
-    uint64_t range = (uint64_t)high - (uint64_t)low;
-    int64_t n = td_tensor_numel(t);
-    char *p = td_tensor_data(t);
+    const struct rand_job *rj = vj;
+    struct td_tensor *t = rj->t;
+    struct word_stream ws = {rj->rng, 0, {0}, false};
+    uint64_t range = (uint64_t)rj->high - (uint64_t)rj->low;
     size_t isz = td_dtype_size(t->dtype);
-    for (int64_t k = 0; k < n; k++, p += isz) {
+    char *p = (char *)td_tensor_data(t) + (size_t)b * isz;
+    for (int64_t k = b; k < e; k++, p += isz) {
         uint64_t j = (uint64_t)k * 2;
         uint64_t v = ((uint64_t)stream_word(&ws, j) << 32) | stream_word(&ws, j + 1);
-        int64_t r = (int64_t)((uint64_t)low + v % range);
+        int64_t r = (int64_t)((uint64_t)rj->low + v % range);
         td__store_i64(p, t->dtype, r);
     }
+}
+
+static void fill_randint(struct td_tensor *t, struct td_rng *rng, int64_t low, int64_t high)
+{
+    struct rand_job rj = {t, rng, low, high};
+    int64_t n = td_tensor_numel(t);
+    td__parallel_for(n, TD__PAR_GRAIN, randint_chunk, &rj);
     rng_advance(rng, (uint64_t)n * 2);
 }
 

@@ -12,9 +12,12 @@
  *   COMPLEX complex64/complex128, as double complex with <complex.h>;
  *   TRUTH  logical ops: every input read as a truth value.
  * A generic path loads and stores through td__load_* / td__store_*; the hot binary ops
- * (add, sub, mul, div and comparisons on float32, float64, int32, int64) have typed loops.
+ * (add, sub, mul, div and comparisons on float32, float64, int32, int64) have typed loops,
+ * and so have unary float ops on float32 -> float32 and float64 -> float64. Large tensors are
+ * split over the engine's threads by td_iter_run, so loops write the context only atomically.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "td_internal.h"
@@ -41,7 +44,7 @@ struct ew_ctx {
     bool has_lo, has_hi;
     int64_t lo_i, hi_i;
     double lo_f, hi_f;
-    int errflag;
+    _Atomic int errflag;             /* loops may run on several threads at once */
     const struct ew_fns *fns;
 };
 
@@ -308,7 +311,7 @@ C2(c_div, a / b)
 static int64_t i_div_trunc(int64_t a, int64_t b, struct ew_ctx *x)
 {
     if (b == 0) {
-        x->errflag = EW_DIV_ZERO;
+        atomic_store_explicit(&x->errflag, EW_DIV_ZERO, memory_order_relaxed);
         return 0;
     }
     if (b == -1)
@@ -320,7 +323,7 @@ static int64_t i_div_trunc(int64_t a, int64_t b, struct ew_ctx *x)
 static int64_t i_div_floor(int64_t a, int64_t b, struct ew_ctx *x)
 {
     if (b == 0) {
-        x->errflag = EW_DIV_ZERO;
+        atomic_store_explicit(&x->errflag, EW_DIV_ZERO, memory_order_relaxed);
         return 0;
     }
     if (b == -1)
@@ -335,7 +338,7 @@ static int64_t i_div_floor(int64_t a, int64_t b, struct ew_ctx *x)
 static int64_t i_rem(int64_t a, int64_t b, struct ew_ctx *x)
 {
     if (b == 0) {
-        x->errflag = EW_DIV_ZERO;
+        atomic_store_explicit(&x->errflag, EW_DIV_ZERO, memory_order_relaxed);
         return 0;
     }
     if (b == -1)
@@ -401,7 +404,7 @@ static double f_rem(double a, double b, struct ew_ctx *x)
 static int64_t i_pow(int64_t a, int64_t b, struct ew_ctx *x)
 {
     if (b < 0) {
-        x->errflag = EW_NEG_POW;
+        atomic_store_explicit(&x->errflag, EW_NEG_POW, memory_order_relaxed);
         return 0;
     }
     uint64_t base = (uint64_t)a, r = 1;
@@ -767,6 +770,30 @@ static void loop_unary(char **d, const int64_t *s, int64_t n, void *vctx)
     }
 }
 
+/* Unary float ops whose input, compute and output dtypes are all float32 (or all float64):
+ * the arithmetic of loop_unary's CAT_FLOAT path (widen, f1 in double, round once) without
+ * its per-element dtype switches, so the results are the same bit for bit. */
+#define UNARY_FLOAT_LOOP(NAME, T)                                                           \
+    static void NAME(char **d, const int64_t *s, int64_t n, void *vctx)                     \
+    {                                                                                       \
+        struct ew_ctx *x = vctx;                                                            \
+        fn_f1 f = x->fns->f1;                                                               \
+        if (s[0] == (int64_t)sizeof(T) && s[1] == (int64_t)sizeof(T)) {                     \
+            T *restrict O = (T *)d[0];                                                      \
+            const T *restrict A = (const T *)d[1];                                          \
+            for (int64_t i = 0; i < n; i++)                                                 \
+                O[i] = (T)f((double)A[i], x);                                               \
+            return;                                                                         \
+        }                                                                                   \
+        char *o = d[0];                                                                     \
+        const char *a = d[1];                                                               \
+        for (int64_t i = 0; i < n; i++, o += s[0], a += s[1])                               \
+            *(T *)o = (T)f((double)*(const T *)a, x);                                       \
+    }
+
+UNARY_FLOAT_LOOP(loop_unary_f32, float)
+UNARY_FLOAT_LOOP(loop_unary_f64, double)
+
 static void loop_binary(char **d, const int64_t *s, int64_t n, void *vctx)
 {
     struct ew_ctx *x = vctx;
@@ -978,6 +1005,9 @@ static int ew_cpu(const struct td_op_ctx *c, struct td_tensor **out, struct td_e
     td_loop_fn fn = c->ninputs == 1 ? loop_unary : fast_loop(&x);
     if (!fn)
         fn = loop_binary;
+    if (c->ninputs == 1 && x.cat == CAT_FLOAT && x.in_dt[0] == x.cdt && x.out_dt == x.cdt &&
+        (x.cdt == TD_FLOAT32 || x.cdt == TD_FLOAT64))
+        fn = x.cdt == TD_FLOAT32 ? loop_unary_f32 : loop_unary_f64;
     td_iter_run(&it, fn, &x);
     if (x.errflag == EW_DIV_ZERO)
         return td_error_set(err, TD_EINVAL, "%s: integer division by zero", c->info->name);

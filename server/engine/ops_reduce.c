@@ -12,6 +12,15 @@
  * "Rundungsfehleranalyse einiger Verfahren zur Summation endlicher Summen", ZAMM 54, 1974), so
  * float32 and float64 sums are at least as accurate as NumPy's pairwise sums. Integer sums and
  * products wrap in 64 bits (computed unsigned: no undefined behaviour).
+ *
+ * Large reductions run on the engine's threads (td__parallel_for). With several outputs each
+ * thread computes whole outputs, in the serial order, so results equal a serial run. With one
+ * to RED_SPLIT_MAX_OUT outputs over many elements, each output's elements are cut into up to
+ * RED_PARTS contiguous parts (how many depends only on the element count), each part is
+ * reduced on its own and the partial results are combined in part order: float sums and
+ * products may then differ from a single serial pass in the last bits, but never between
+ * thread counts; integer, boolean, min/max and arg results are exact. Scans run their
+ * independent lines in parallel.
  */
 #include <math.h>
 #include <string.h>
@@ -164,7 +173,131 @@ struct red_op {
     void (*row)(struct acc *a, const char *p, int64_t sb, int64_t n);
     void (*between)(struct acc *a);   /* after every pass but the last */
     void (*fin)(struct acc *a, char *outp);
+    /* Folds a part's accumulator (same pass, later elements) into a. */
+    void (*comb)(struct acc *a, const struct acc *part);
 };
+
+/* Outputs up to which a large reduction splits each output's elements into parts. */
+#define RED_SPLIT_MAX_OUT 4
+/* Most parts one output is split into. */
+#define RED_PARTS 32
+
+/* Feeds the reduced elements [b, e) of one output (C order over the reduced dims, whose
+ * first element is at ob) to op->row, one strided run at a time. a->pos starts at b. */
+static void red_walk(const struct red_op *op, struct acc *a, const struct red *r,
+                     const char *ob, int64_t isz, int64_t b, int64_t e)
+{
+    int64_t L = r->ninner ? r->ishape[r->ninner - 1] : 1;
+    int64_t S = r->ninner ? r->istr[r->ninner - 1] * isz : 0;
+    int nrest = r->ninner ? r->ninner - 1 : 0;
+    int64_t iidx[TD_MAX_NDIM] = {0};
+    int64_t row = b / L, col = b % L;
+    for (int d = nrest - 1; d >= 0; d--) {
+        iidx[d] = row % r->ishape[d];
+        row /= r->ishape[d];
+    }
+    a->pos = b;
+    for (int64_t pos = b; pos < e;) {
+        int64_t off = 0;
+        for (int d = 0; d < nrest; d++)
+            off += iidx[d] * r->istr[d];
+        int64_t cnt = L - col < e - pos ? L - col : e - pos;
+        op->row(a, ob + off * isz + col * S, S, cnt);
+        pos += cnt;
+        col = 0;
+        idx_next(iidx, r->ishape, nrest);
+    }
+}
+
+struct red_job {
+    const struct red_op *op;
+    const struct acc *proto;
+    const struct red *r;
+    const char *base;         /* input data */
+    char *outp;               /* output data */
+    int64_t isz, osz;
+    /* Split reductions: the output's first element, the running total and the parts. */
+    const char *ob;
+    const struct acc *total;
+    struct acc *parts;
+    int64_t nparts;
+};
+
+/* One output reduced serially over all its elements. */
+static void red_one(const struct red_job *j, const char *ob, char *outp)
+{
+    const struct red_op *op = j->op;
+    struct acc a = *j->proto;
+    op->init(&a);
+    for (a.pass = 0; a.pass < op->passes; a.pass++) {
+        if (j->r->inner_numel > 0)
+            red_walk(op, &a, j->r, ob, j->isz, 0, j->r->inner_numel);
+        if (a.pass + 1 < op->passes)
+            op->between(&a);
+    }
+    op->fin(&a, outp);
+}
+
+/* Outputs [b, e), in memory order of the contiguous output. */
+static void red_out_chunk(int64_t b, int64_t e, void *vj)
+{
+    const struct red_job *j = vj;
+    const struct red *r = j->r;
+    int64_t oidx[TD_MAX_NDIM] = {0};
+    int64_t k = b;
+    for (int d = r->nouter - 1; d >= 0; d--) {
+        oidx[d] = k % r->oshape[d];
+        k /= r->oshape[d];
+    }
+    char *outp = j->outp + b * j->osz;
+    for (k = b; k < e; k++, outp += j->osz) {
+        int64_t ooff = 0;
+        for (int d = 0; d < r->nouter; d++)
+            ooff += oidx[d] * r->ostr[d];
+        red_one(j, j->base + ooff * j->isz, outp);
+        idx_next(oidx, r->oshape, r->nouter);
+    }
+}
+
+/* Parts [b, e) of a split output: each starts from the total's state (carrying the mean or
+ * shift of earlier passes) with fresh accumulators. */
+static void red_part_chunk(int64_t b, int64_t e, void *vj)
+{
+    const struct red_job *j = vj;
+    int64_t n = j->r->inner_numel, q = n / j->nparts, rem = n % j->nparts;
+    for (int64_t p = b; p < e; p++) {
+        int64_t lo = p * q + (p < rem ? p : rem);
+        int64_t hi = lo + q + (p < rem ? 1 : 0);
+        struct acc *a = &j->parts[p];
+        *a = *j->total;
+        j->op->init(a);
+        a->pass = j->total->pass;
+        red_walk(j->op, a, j->r, j->ob, j->isz, lo, hi);
+    }
+}
+
+/* One output whose elements are reduced in parts on the engine's threads, the partial
+ * results combined in part order. */
+static void red_one_split(struct red_job *j, const char *ob, char *outp)
+{
+    const struct red_op *op = j->op;
+    struct acc parts[RED_PARTS];
+    struct acc a = *j->proto;
+    op->init(&a);
+    int64_t np = j->r->inner_numel / TD__PAR_GRAIN;
+    j->nparts = np < 1 ? 1 : np > RED_PARTS ? RED_PARTS : np;
+    j->ob = ob;
+    j->parts = parts;
+    j->total = &a;
+    for (a.pass = 0; a.pass < op->passes; a.pass++) {
+        td__parallel_for(j->nparts, 1, red_part_chunk, j);
+        for (int64_t p = 0; p < j->nparts; p++)
+            op->comb(&a, &parts[p]);
+        if (a.pass + 1 < op->passes)
+            op->between(&a);
+    }
+    op->fin(&a, outp);
+}
 
 /* Runs op over every output element. out is contiguous with the reduced shape. */
 static void red_run(const struct red_op *op, struct acc *proto, const struct td_tensor *in,
@@ -172,40 +305,34 @@ static void red_run(const struct red_op *op, struct acc *proto, const struct td_
 {
     struct red r;
     red_plan(in, mask, &r);
-    if (td_tensor_numel(o) == 0)
+    int64_t nout = td_tensor_numel(o);
+    if (nout == 0)
         return;
     proto->n = r.inner_numel;
-    size_t isz = td_dtype_size(in->dtype), osz = td_dtype_size(o->dtype);
-    const char *base = td_tensor_data(in);
-    char *outp = td_tensor_data(o);
-    int64_t L = r.ninner ? r.ishape[r.ninner - 1] : 1;
-    int64_t S = r.ninner ? r.istr[r.ninner - 1] * (int64_t)isz : 0;
-    int nrest = r.ninner ? r.ninner - 1 : 0;
-    int64_t oidx[TD_MAX_NDIM] = {0};
-    do {
-        int64_t ooff = 0;
-        for (int d = 0; d < r.nouter; d++)
-            ooff += oidx[d] * r.ostr[d];
-        const char *ob = base + ooff * (int64_t)isz;
-        struct acc a = *proto;
-        op->init(&a);
-        for (a.pass = 0; a.pass < op->passes; a.pass++) {
-            a.pos = 0;
-            if (r.inner_numel > 0) {
-                int64_t iidx[TD_MAX_NDIM] = {0};
-                do {
-                    int64_t off = 0;
-                    for (int d = 0; d < nrest; d++)
-                        off += iidx[d] * r.istr[d];
-                    op->row(&a, ob + off * (int64_t)isz, S, L);
-                } while (idx_next(iidx, r.ishape, nrest));
-            }
-            if (a.pass + 1 < op->passes)
-                op->between(&a);
-        }
-        op->fin(&a, outp);
-        outp += osz;
-    } while (idx_next(oidx, r.oshape, r.nouter));
+    struct red_job j;
+    memset(&j, 0, sizeof j);
+    j.op = op;
+    j.proto = proto;
+    j.r = &r;
+    j.base = td_tensor_data(in);
+    j.outp = td_tensor_data(o);
+    j.isz = (int64_t)td_dtype_size(in->dtype);
+    j.osz = (int64_t)td_dtype_size(o->dtype);
+    if (nout <= RED_SPLIT_MAX_OUT && r.inner_numel >= 2 * TD__PAR_GRAIN) {
+        int64_t oidx[TD_MAX_NDIM] = {0};
+        char *outp = j.outp;
+        do {
+            int64_t ooff = 0;
+            for (int d = 0; d < r.nouter; d++)
+                ooff += oidx[d] * r.ostr[d];
+            red_one_split(&j, j.base + ooff * j.isz, outp);
+            outp += j.osz;
+        } while (idx_next(oidx, r.oshape, r.nouter));
+        return;
+    }
+    int64_t inner = r.inner_numel > 0 ? r.inner_numel : 1;
+    int64_t grain = TD__PAR_GRAIN / inner;
+    td__parallel_for(nout, grain < 1 ? 1 : grain, red_out_chunk, &j);
 }
 
 static enum acc_mode mode_of(enum td_dtype dt)
@@ -312,6 +439,28 @@ static void sum_row(struct acc *a, const char *p, int64_t sb, int64_t n)
     }
 }
 
+static void sum_comb(struct acc *a, const struct acc *p)
+{
+    switch (a->mode) {
+    case M_INT:
+        a->iv += p->iv;
+        break;
+    case M_BOOL:
+        a->b = a->b || p->b;
+        break;
+    case M_FLOAT:
+        neu_add(&a->s, &a->sc, p->s);
+        a->sc += p->sc;
+        break;
+    case M_COMPLEX:
+        neu_add(&a->s, &a->sc, p->s);
+        a->sc += p->sc;
+        neu_add(&a->si, &a->sci, p->si);
+        a->sci += p->sci;
+        break;
+    }
+}
+
 static void sum_fin(struct acc *a, char *outp)
 {
     switch (a->mode) {
@@ -375,6 +524,27 @@ static void prod_row(struct acc *a, const char *p, int64_t sb, int64_t n)
     }
 }
 
+static void prod_comb(struct acc *a, const struct acc *p)
+{
+    switch (a->mode) {
+    case M_INT:
+        a->iv *= p->iv;
+        break;
+    case M_BOOL:
+        a->b = a->b && p->b;
+        break;
+    case M_FLOAT:
+        a->s *= p->s;
+        break;
+    case M_COMPLEX: {
+        double complex z = CMPLX(a->s, a->si) * CMPLX(p->s, p->si);
+        a->s = creal(z);
+        a->si = cimag(z);
+        break;
+    }
+    }
+}
+
 static void prod_fin(struct acc *a, char *outp)
 {
     switch (a->mode) {
@@ -398,9 +568,9 @@ static void no_between(struct acc *a)
     (void)a;
 }
 
-static const struct red_op OP_SUM = {1, sum_init, sum_row, no_between, sum_fin};
-static const struct red_op OP_MEAN = {1, sum_init, sum_row, no_between, mean_fin};
-static const struct red_op OP_PROD = {1, prod_init, prod_row, no_between, prod_fin};
+static const struct red_op OP_SUM = {1, sum_init, sum_row, no_between, sum_fin, sum_comb};
+static const struct red_op OP_MEAN = {1, sum_init, sum_row, no_between, mean_fin, sum_comb};
+static const struct red_op OP_PROD = {1, prod_init, prod_row, no_between, prod_fin, prod_comb};
 
 /* Output dtype of sum/prod/cumsum/cumprod: the dtype attr, else int64 for bool and integers. */
 static int accum_dtype(const char *op, const struct td_op_ctx *c, enum td_dtype in,
@@ -532,6 +702,32 @@ static void ext_row(struct acc *a, const char *p, int64_t sb, int64_t n)
     }
 }
 
+/* Parts are folded in element order, so the first extreme (and the first NaN) wins exactly
+ * as in one pass. */
+static void ext_comb(struct acc *a, const struct acc *p)
+{
+    if (a->mode == M_INT || a->mode == M_BOOL) {
+        if (p->have && (!a->have || (a->is_max ? p->best_i > a->best_i : p->best_i < a->best_i))) {
+            a->best_i = p->best_i;
+            a->best_pos = p->best_pos;
+            a->have = true;
+        }
+        return;
+    }
+    if (a->nan)
+        return;
+    if (p->nan) {
+        a->nan = true;
+        a->best_f = p->best_f;
+        a->best_pos = p->best_pos;
+    } else if (p->have &&
+               (!a->have || (a->is_max ? p->best_f > a->best_f : p->best_f < a->best_f))) {
+        a->best_f = p->best_f;
+        a->best_pos = p->best_pos;
+        a->have = true;
+    }
+}
+
 static void ext_fin(struct acc *a, char *outp)
 {
     if (a->mode == M_INT || a->mode == M_BOOL)
@@ -545,8 +741,8 @@ static void arg_fin(struct acc *a, char *outp)
     td__store_i64(outp, TD_INT64, a->best_pos);
 }
 
-static const struct red_op OP_EXT = {1, ext_init, ext_row, no_between, ext_fin};
-static const struct red_op OP_ARG = {1, ext_init, ext_row, no_between, arg_fin};
+static const struct red_op OP_EXT = {1, ext_init, ext_row, no_between, ext_fin, ext_comb};
+static const struct red_op OP_ARG = {1, ext_init, ext_row, no_between, arg_fin, ext_comb};
 
 /* ---------------------------------------------------------------------------------------
  * var, std: two passes (mean, then the sum of squared distances) - the textbook two-pass
@@ -589,7 +785,7 @@ static void var_fin(struct acc *a, char *outp)
     td__store_f64(outp, a->odt, a->is_std ? sqrt(v) : v);
 }
 
-static const struct red_op OP_VAR = {2, sum_init, var_row, var_between, var_fin};
+static const struct red_op OP_VAR = {2, sum_init, var_row, var_between, var_fin, sum_comb};
 
 /* ---------------------------------------------------------------------------------------
  * all, any.
@@ -608,12 +804,17 @@ static void all_row(struct acc *a, const char *p, int64_t sb, int64_t n)
     }
 }
 
+static void all_comb(struct acc *a, const struct acc *p)
+{
+    a->b = a->is_max ? (a->b && p->b) : (a->b || p->b);
+}
+
 static void all_fin(struct acc *a, char *outp)
 {
     td__store_bool(outp, TD_BOOL, a->b);
 }
 
-static const struct red_op OP_ALL = {1, all_init, all_row, no_between, all_fin};
+static const struct red_op OP_ALL = {1, all_init, all_row, no_between, all_fin, all_comb};
 
 /* ---------------------------------------------------------------------------------------
  * logsumexp: m = max(x) (real part for complex); shift = m unless m is infinite (then 0, as
@@ -652,6 +853,16 @@ static void lse_between(struct acc *a)
     a->shift = isinf(a->best_f) ? 0 : a->best_f;
 }
 
+static void lse_comb(struct acc *a, const struct acc *p)
+{
+    if (a->pass == 0) {
+        if (p->best_f > a->best_f)
+            a->best_f = p->best_f;
+        return;
+    }
+    sum_comb(a, p);
+}
+
 static void lse_fin(struct acc *a, char *outp)
 {
     if (a->mode == M_COMPLEX) {
@@ -662,7 +873,7 @@ static void lse_fin(struct acc *a, char *outp)
     }
 }
 
-static const struct red_op OP_LSE = {2, lse_init, lse_row, lse_between, lse_fin};
+static const struct red_op OP_LSE = {2, lse_init, lse_row, lse_between, lse_fin, lse_comb};
 
 /* ---------------------------------------------------------------------------------------
  * The kernels.
@@ -894,35 +1105,35 @@ static int scan_meta(const char *op, const struct td_op_ctx *c, struct td_meta *
     return 0;
 }
 
-static int scan_cpu(const char *op, bool is_prod, const struct td_op_ctx *c,
-                    struct td_tensor **out, struct td_error *err)
+struct scan_job {
+    bool is_prod;
+    enum td_dtype dt, odt;
+    enum acc_mode mode;
+    const struct td_tensor *in;
+    struct td_tensor *o;
+    int64_t lshape[TD_MAX_NDIM];   /* the input's shape with the scanned dim set to 1 */
+    int64_t n, istep, ostep;       /* line length, byte steps along the line */
+};
+
+/* Scans lines [b, e) (C order over lshape). */
+static void scan_lines(int64_t b, int64_t e, void *vj)
 {
-    const struct td_tensor *in = c->inputs[0];
-    struct td_tensor *o = out[0];
-    int d;
-    int rc = td__norm_dim(op, td_arg_int(c, "dim"), in->ndim, &d, err);
-    if (rc)
-        return rc;
-    if (td_tensor_numel(in) == 0)
-        return 0;
-    enum td_dtype dt = in->dtype, odt = o->dtype;
-    enum acc_mode mode = mode_of(odt);
+    const struct scan_job *j = vj;
+    const struct td_tensor *in = j->in;
+    const struct td_tensor *o = j->o;
+    enum td_dtype dt = j->dt, odt = j->odt;
+    bool is_prod = j->is_prod;
     size_t isz = td_dtype_size(dt), osz = td_dtype_size(odt);
-    /* Lines: every index with idx[d] = 0; a 0-d tensor is one line of one element. */
     int nd = in->ndim;
-    int64_t lshape[TD_MAX_NDIM];
-    memcpy(lshape, in->shape, sizeof lshape);
-    int64_t n = 1, istep = 0, ostep = 0;
-    if (nd > 0) {
-        n = in->shape[d];
-        istep = in->strides[d] * (int64_t)isz;
-        ostep = o->strides[d] * (int64_t)osz;
-        lshape[d] = 1;
-    }
     const char *ib = td_tensor_data(in);
     char *ob = td_tensor_data(o);
     int64_t idx[TD_MAX_NDIM] = {0};
-    do {
+    int64_t r = b;
+    for (int k = nd - 1; k >= 0; k--) {
+        idx[k] = r % j->lshape[k];
+        r /= j->lshape[k];
+    }
+    for (int64_t line = b; line < e; line++, idx_next(idx, j->lshape, nd)) {
         int64_t ioff = 0, ooff = 0;
         for (int k = 0; k < nd; k++) {
             ioff += idx[k] * in->strides[k];
@@ -931,18 +1142,18 @@ static int scan_cpu(const char *op, bool is_prod, const struct td_op_ctx *c,
         const char *p = ib + ioff * (int64_t)isz;
         char *q = ob + ooff * (int64_t)osz;
         uint64_t iv = is_prod ? 1 : 0;
-        bool b = is_prod;
+        bool bv = is_prod;
         double s = is_prod ? 1 : 0;
         double complex z = is_prod ? 1 : 0;
-        for (int64_t j = 0; j < n; j++, p += istep, q += ostep) {
-            switch (mode) {
+        for (int64_t i = 0; i < j->n; i++, p += j->istep, q += j->ostep) {
+            switch (j->mode) {
             case M_INT:
                 iv = is_prod ? iv * (uint64_t)ld_i(p, dt) : iv + (uint64_t)ld_i(p, dt);
                 td__store_i64(q, odt, (int64_t)iv);
                 break;
             case M_BOOL:
-                b = is_prod ? (b && td__load_bool(p, dt)) : (b || td__load_bool(p, dt));
-                td__store_bool(q, odt, b);
+                bv = is_prod ? (bv && td__load_bool(p, dt)) : (bv || td__load_bool(p, dt));
+                td__store_bool(q, odt, bv);
                 break;
             case M_FLOAT:
                 s = is_prod ? s * ld_f(p, dt) : s + ld_f(p, dt);
@@ -954,7 +1165,41 @@ static int scan_cpu(const char *op, bool is_prod, const struct td_op_ctx *c,
                 break;
             }
         }
-    } while (idx_next(idx, lshape, nd));
+    }
+}
+
+static int scan_cpu(const char *op, bool is_prod, const struct td_op_ctx *c,
+                    struct td_tensor **out, struct td_error *err)
+{
+    const struct td_tensor *in = c->inputs[0];
+    struct td_tensor *o = out[0];
+    int d;
+    int rc = td__norm_dim(op, td_arg_int(c, "dim"), in->ndim, &d, err);
+    if (rc)
+        return rc;
+    int64_t numel = td_tensor_numel(in);
+    if (numel == 0)
+        return 0;
+    struct scan_job j;
+    memset(&j, 0, sizeof j);
+    j.is_prod = is_prod;
+    j.dt = in->dtype;
+    j.odt = o->dtype;
+    j.mode = mode_of(j.odt);
+    j.in = in;
+    j.o = o;
+    /* Lines: every index with idx[d] = 0; a 0-d tensor is one line of one element. They are
+     * independent, so they run in parallel, each scanned in order. */
+    memcpy(j.lshape, in->shape, sizeof j.lshape);
+    j.n = 1;
+    if (in->ndim > 0) {
+        j.n = in->shape[d];
+        j.istep = in->strides[d] * (int64_t)td_dtype_size(j.dt);
+        j.ostep = o->strides[d] * (int64_t)td_dtype_size(j.odt);
+        j.lshape[d] = 1;
+    }
+    int64_t grain = TD__PAR_GRAIN / j.n;
+    td__parallel_for(numel / j.n, grain < 1 ? 1 : grain, scan_lines, &j);
     return 0;
 }
 

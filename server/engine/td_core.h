@@ -268,7 +268,12 @@ struct td_iter {
  * broadcast. */
 int td_iter_init(struct td_iter *it, int n, struct td_tensor *const *ops, int ndim,
                  const int64_t *shape, struct td_error *err) TD_WUR;
-/* Runs fn over every element. */
+/* Runs fn over every element. Large iterations (see td_parallel_set_threads) are cut into
+ * contiguous ranges of the C-order element sequence that run at the same time on the engine's
+ * threads, so fn may be called concurrently with disjoint parts of the operands and with
+ * rows cut short at a range's edges. fn must treat ctx as read-only (or write it only
+ * atomically) and compute each element independently of the others; then the result is
+ * the same as a serial walk, bit for bit. */
 void td_iter_run(const struct td_iter *it, td_loop_fn fn, void *ctx);
 
 /* ---------------------------------------------------------------------------------------
@@ -281,5 +286,30 @@ struct td_rng {
     uint64_t offset;   /* next unused counter (in 128-bit blocks) */
 };
 void td_philox4x32(uint64_t key, uint64_t counter_hi, uint64_t counter_lo, uint32_t out[4]);
+
+/* ---------------------------------------------------------------------------------------
+ * Engine threads. Large elementwise, reduction, scan and random-fill kernels split their work
+ * over a pool of helper threads plus the calling thread (server/engine/parallel.c). BLAS
+ * calls never run on this pool; OpenBLAS keeps its own threads.
+ */
+#define TD_PARALLEL_MAX_THREADS 256
+
+/* Sets how many threads (the caller included) one kernel may use: 0 (or negative) means the
+ * number of online CPUs, 1 makes every kernel serial, larger values are capped at
+ * TD_PARALLEL_MAX_THREADS. The helpers start lazily on the first large kernel; a running
+ * pool with another size is stopped and restarts with the new size on next use.
+ * No result depends on the count. Elementwise ops, random fills, scans and reductions to
+ * many outputs equal a serial run bit for bit; reductions to at most four outputs of 64Ki or
+ * more elements each (full sums, say) combine up to 32 partial results in a fixed order, so
+ * float sums and products may differ from one serial pass in the last bits.
+ * Thread: safe from any thread that is not itself running a kernel chunk; kernels running
+ * meanwhile finish on fewer threads. */
+void td_parallel_set_threads(int n);
+/* Returns: the thread count kernels use (the caller included), after resolving 0. */
+int td_parallel_threads(void);
+/* Stops and joins the helper threads (the daemon calls it at exit so sanitizers see no
+ * thread left). A later large kernel starts them again. Thread: safe from any thread that is
+ * not itself running a kernel chunk. */
+void td_parallel_shutdown(void);
 
 #endif

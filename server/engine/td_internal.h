@@ -12,6 +12,11 @@
 
 #include <complex.h>
 
+/* glibc defines CMPLX only for GCC >= 4.7; clang (which reports GCC 4.2) has the builtin. */
+#ifndef CMPLX
+#define CMPLX(x, y) __builtin_complex((double)(x), (double)(y))
+#endif
+
 #include "td_ops.h"
 
 /* ---------------------------------------------------------------------------------------
@@ -83,5 +88,21 @@ int td__meta_broadcast(const struct td_op_ctx *c, enum td_dtype dt, struct td_me
 /* Random stream for creation ops: element k of an op uses Philox counter (base + k/4), word
  * k%4. Returns the k-th 32-bit word of the op's stream. */
 uint32_t td__rng_word(const struct td_rng *rng, uint64_t k);
+
+/* ---------------------------------------------------------------------------------------
+ * Parallel loops (parallel.c).
+ */
+/* Elements below which a kernel does not split its work: waking helpers costs more than a
+ * cheap loop over this many elements gains. */
+#define TD__PAR_GRAIN 32768
+
+/* Runs fn over [0, n) cut into at most td_parallel_threads() contiguous chunks of at least
+ * `grain` indices each; chunks run on the pool's helpers and on the caller, and the call
+ * returns when all of them are done. Chunk boundaries depend only on n, grain and the thread
+ * count. Runs fn(0, n, ctx) directly when n < 2 * grain, with one thread, or when called
+ * from inside a chunk (nested use is serial). Never allocates and never fails.
+ * Thread: any number of threads may call at once; each waits only for its own chunks. */
+void td__parallel_for(int64_t n, int64_t grain,
+                      void (*fn)(int64_t begin, int64_t end, void *ctx), void *ctx);
 
 #endif

@@ -683,35 +683,72 @@ bad: {
 }
 }
 
+/* Walks elements [begin, end) of the C-order sequence: the first and last rows may be
+ * partial, every other call covers one whole row of the innermost dimension. */
+static void iter_range(const struct td_iter *it, td_loop_fn fn, void *ctx, int64_t begin,
+                       int64_t end)
+{
+    int n = it->noperands, nd = it->ndim;
+    int64_t len = it->shape[nd - 1];
+    int64_t idx[TD_MAX_NDIM] = {0};
+    char *row[TD_ITER_MAX], *ptr[TD_ITER_MAX];
+    int64_t inner[TD_ITER_MAX];
+    int64_t r = begin / len, col = begin % len;
+    for (int d = nd - 2; d >= 0; d--) {
+        idx[d] = r % it->shape[d];
+        r /= it->shape[d];
+    }
+    for (int k = 0; k < n; k++) {
+        inner[k] = it->strides[k][nd - 1];
+        row[k] = it->data[k];
+        for (int d = 0; d < nd - 1; d++)
+            row[k] += idx[d] * it->strides[k][d];
+    }
+    int64_t pos = begin;
+    for (;;) {
+        int64_t cnt = len - col < end - pos ? len - col : end - pos;
+        for (int k = 0; k < n; k++)
+            ptr[k] = row[k] + col * inner[k];
+        fn(ptr, inner, cnt, ctx);
+        pos += cnt;
+        if (pos >= end)
+            return;
+        col = 0;
+        for (int d = nd - 2; d >= 0; d--) {
+            if (++idx[d] < it->shape[d]) {
+                for (int k = 0; k < n; k++)
+                    row[k] += it->strides[k][d];
+                break;
+            }
+            for (int k = 0; k < n; k++)
+                row[k] -= it->strides[k][d] * (it->shape[d] - 1);
+            idx[d] = 0;
+        }
+    }
+}
+
+struct iter_job {
+    const struct td_iter *it;
+    td_loop_fn fn;
+    void *ctx;
+};
+
+static void iter_chunk(int64_t begin, int64_t end, void *vjob)
+{
+    const struct iter_job *j = vjob;
+    iter_range(j->it, j->fn, j->ctx, begin, end);
+}
+
 void td_iter_run(const struct td_iter *it, td_loop_fn fn, void *ctx)
 {
     if (it->numel == 0)
         return;
-    int n = it->noperands, nd = it->ndim;
-    int64_t idx[TD_MAX_NDIM] = {0};
-    char *ptr[TD_ITER_MAX];
-    int64_t inner[TD_ITER_MAX];
-    for (int k = 0; k < n; k++) {
-        ptr[k] = it->data[k];
-        inner[k] = it->strides[k][nd - 1];
+    if (it->numel < 2 * TD__PAR_GRAIN) {
+        iter_range(it, fn, ctx, 0, it->numel);
+        return;
     }
-    int64_t len = it->shape[nd - 1];
-    for (;;) {
-        fn(ptr, inner, len, ctx);
-        int d = nd - 2;
-        for (; d >= 0; d--) {
-            if (++idx[d] < it->shape[d]) {
-                for (int k = 0; k < n; k++)
-                    ptr[k] += it->strides[k][d];
-                break;
-            }
-            for (int k = 0; k < n; k++)
-                ptr[k] -= it->strides[k][d] * (it->shape[d] - 1);
-            idx[d] = 0;
-        }
-        if (d < 0)
-            return;
-    }
+    struct iter_job j = {it, fn, ctx};
+    td__parallel_for(it->numel, TD__PAR_GRAIN, iter_chunk, &j);
 }
 
 /* ---------------------------------------------------------------------------------------
