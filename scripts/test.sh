@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: the warnings-as-errors build (unit, integration, protocol and
-# Python tests), then the same suites against an AddressSanitizer+UBSan build.
+# Python tests), then the same suites against an AddressSanitizer+UBSan build, then a bounded
+# libFuzzer run of the daemon's input paths (TD_FUZZ_SECONDS per target, default 20).
 # Exits non-zero on any failure.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,6 +30,12 @@ if [ "${TD_SKIP_ASAN:-0}" != 1 ]; then
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_suite "$here/build-asan" asan
+fi
+
+# Bounded fuzzing of framing, decoding and request validation (clang + libFuzzer).
+if [ "${TD_SKIP_FUZZ:-0}" != 1 ]; then
+    echo "=== fuzz"
+    TD_FUZZ_SECONDS=${TD_FUZZ_SECONDS:-20} "$here/scripts/fuzz.sh" || status=1
 fi
 
 if [ $status -ne 0 ]; then
