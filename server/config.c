@@ -40,6 +40,9 @@ static const struct opt opts[] = {
      "largest raw data section of one frame, bytes (bigger tensors travel in chunks)"},
     {"max-graph-nodes", OPT_INT, 1, 1 << 20, "4096", OFF(max_graph_nodes),
      "most nodes in one Run request"},
+    {"max-graph-work", OPT_INT, 0, INT64_MAX, "68719476736", OFF(max_graph_work),
+     "most estimated element operations in one Run request (about a minute of one core's "
+     "generic kernel work by default; matmul counts multiply-adds / 32; 0: unbounded)"},
     {"max-session-ids", OPT_INT, 1, INT64_C(1) << 32, "1048576", OFF(max_session_ids),
      "most live tensor ids per session"},
     {"max-session-bytes", OPT_INT, 0, INT64_MAX, "0", OFF(max_session_bytes),

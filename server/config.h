@@ -20,6 +20,7 @@ struct td_config {
     int64_t max_frame_body;
     int64_t max_frame_data;
     int64_t max_graph_nodes;
+    int64_t max_graph_work;      /* 0: unbounded; see td_graph_plan */
     int64_t max_session_ids;
     int64_t max_session_bytes;   /* 0: physical memory size */
     int log_level;

@@ -171,6 +171,7 @@ static void do_handshake(struct td_conn *c, struct td_job *j)
     lim.max_frame_body = (uint64_t)srv->cfg->max_frame_body;
     lim.max_frame_data = (uint64_t)srv->cfg->max_frame_data;
     lim.max_graph_nodes = (uint64_t)srv->cfg->max_graph_nodes;
+    lim.max_graph_work = (uint64_t)srv->cfg->max_graph_work;
     lim.max_session_ids = (uint64_t)srv->cfg->max_session_ids;
     lim.max_ndim = TD_MAX_NDIM;
     r.status = &st;
@@ -364,6 +365,7 @@ static void do_run(struct td_conn *c, struct td_job *j)
         send_err(c, j, &err);
         return;
     }
+    g.max_work = (uint64_t)c->srv->cfg->max_graph_work;
     /* An id still being uploaded must not be read: say so by name. */
     for (int n = 0; n < g.nnodes && rc == 0; n++)
         for (int k = 0; k < g.nodes[n].ninputs; k++) {

@@ -58,6 +58,28 @@ static const char *planned_op_name(const struct td_graph *g, int node)
     return node_op_name(&g->nodes[node]);
 }
 
+/* The work estimate of one planned node (see td_graph_plan's contract). Doubles, since only
+ * the magnitude matters and logical sizes of views may be far beyond 64 bits' products. */
+static double node_work(const struct td_node *nd, const struct td_meta *in,
+                        const struct td_graph_output *out)
+{
+    const struct td_op_info *info = td_op_info_get(nd->op);
+    double w = 0;
+    /* Views touch no elements; the copies some of them make (reshape, contiguous) are bounded
+     * by the memory they allocate. */
+    if (!info || (info->flags & TD_OPF_VIEW))
+        return 0;
+    for (int k = 0; k < nd->ninputs; k++)
+        w += (double)td_shape_numel(in[k].shape, in[k].ndim);
+    for (int k = 0; k < nd->noutputs; k++)
+        w += (double)td_shape_numel(out[k].meta.shape, out[k].meta.ndim);
+    if (nd->op == TD_OP_matmul && nd->ninputs == 2 && nd->noutputs == 1 && in[0].ndim > 0) {
+        double k = (double)in[0].shape[in[0].ndim - 1];
+        w += (double)td_shape_numel(out[0].meta.shape, out[0].meta.ndim) * k / 32.0;
+    }
+    return w;
+}
+
 int td_graph_plan(const struct td_graph *g, const struct td_idtable_ops *tab, void *tabself,
                   struct td_graph_output **outs, int *nouts, uint64_t *bytes_planned,
                   struct td_error *err)
@@ -68,6 +90,7 @@ int td_graph_plan(const struct td_graph *g, const struct td_idtable_ops *tab, vo
     struct td_error inner;
     size_t total = 0, max_in = 1;
     uint64_t bytes = 0;
+    double work = 0;
     int rc = 0;
 
     td_error_clear(&inner);
@@ -177,6 +200,14 @@ int td_graph_plan(const struct td_graph *g, const struct td_idtable_ops *tab, vo
                     goto out;
                 }
             }
+        }
+        work += node_work(nd, in_meta, &res[slot]);
+        if (g->max_work && work > (double)g->max_work) {
+            rc = td_error_set(err, TD_ELIMIT,
+                              "node %d (%s): the graph needs about %.3g element operations, "
+                              "more than this daemon's max_graph_work of %llu",
+                              i, node_op_name(nd), work, (unsigned long long)g->max_work);
+            goto out;
         }
         slot += (size_t)nd->noutputs;
     }

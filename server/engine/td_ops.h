@@ -169,6 +169,10 @@ struct td_graph {
     struct td_node *nodes;
     int ndiscard;
     uint64_t *discard;
+    /* Bound on the graph's estimated work in element operations; 0: unbounded. A view can
+     * give a one-element tensor a huge logical shape (expand), so memory limits alone do not
+     * bound how long a small request computes. See td_graph_plan. */
+    uint64_t max_work;
 };
 
 /* The id -> tensor table a graph reads and writes (the session's). The server implements it;
@@ -189,6 +193,10 @@ struct td_graph_output {
  * dtypes, attrs, shapes, that every input id is live or produced by an EARLIER node, that no
  * output id is live or produced twice. On success fills outs (one per node output, in node
  * order; caller frees with td_free) and *bytes_planned.
+ * Work estimate: each node that is not a view counts the logical elements of its inputs and
+ * outputs, and matmul
+ * adds its multiply-adds / 32 (BLAS performs ~32 of them in the time a generic kernel takes
+ * per element). Over g->max_work the graph is refused with TD_ELIMIT before anything runs.
  * Returns: 0 or a status whose message names the node ("node 3 (matmul): ..."). */
 int td_graph_plan(const struct td_graph *g, const struct td_idtable_ops *tab, void *tabself,
                   struct td_graph_output **outs, int *nouts, uint64_t *bytes_planned,

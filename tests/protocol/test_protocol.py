@@ -333,6 +333,28 @@ def test_shape_mismatch_in_graph(daemon, connect, pb):
     good_request(pb, daemon.unix)
 
 
+def test_graph_work_over_the_limit(daemon, connect, pb):
+    # A one-element tensor expanded to 2^40 elements costs no memory; summing it would keep a
+    # worker busy for hours. The planner refuses it at once.
+    c = connect(daemon.tcp)
+    hs = c.handshake()
+    assert hs.limits.max_graph_work == 2 ** 36
+    c.put(1, f32(2))
+    t0 = time.monotonic()
+    r = c.run([c.node("expand", [1], [2], shape=[2 ** 20, 2 ** 20]),
+               c.node("sum", [2], [3])], check=False)
+    assert time.monotonic() - t0 < 5
+    assert r.status.code == RESOURCE_EXHAUSTED
+    assert r.status.message.startswith("node 1 (sum): the graph needs about 1.1e+12")
+    assert "max_graph_work" in r.status.message
+    code, _ = c.error_of(M_GET, pb.GetRequest(id=2))     # the graph left nothing behind
+    assert code == NOT_FOUND
+    # the same graph on a smaller expand runs, and its value is right (2 * 2^20)
+    c.run([c.node("expand", [1], [4], shape=[1024, 1024]), c.node("sum", [4], [5])])
+    assert float(c.get(5)) == 2.0 * 2 ** 20
+    good_request(pb, daemon.unix)
+
+
 def test_graph_refers_to_later_node(daemon, connect, pb):
     c = connect(daemon.tcp)
     c.handshake()

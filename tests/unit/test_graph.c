@@ -232,7 +232,7 @@ static void test_plan_and_run(void **state)
                               NODE0(mul, i2, o2)};
     nodes[0].ninputs = 0;
     uint64_t discard[] = {1};
-    struct td_graph g = {3, nodes, 1, discard};
+    struct td_graph g = {3, nodes, 1, discard, 0};
 
     struct td_graph_output *outs = NULL;
     int nouts = 0;
@@ -266,7 +266,7 @@ static void test_plan_and_run(void **state)
 static void test_empty_graph(void **state)
 {
     (void)state;
-    struct td_graph g = {0, NULL, 0, NULL};
+    struct td_graph g = {0, NULL, 0, NULL, 0};
     struct td_graph_output *outs = NULL;
     int nouts = -1;
     uint64_t bytes = 5;
@@ -283,7 +283,7 @@ static void test_unknown_id(void **state)
     live(10, mk(TD_FLOAT32, 1, S(3), NULL));
     uint64_t in[] = {10, 7}, out[] = {5};
     struct td_node nodes[] = {NODE0(add, in, out)};
-    struct td_graph g = {1, nodes, 0, NULL};
+    struct td_graph g = {1, nodes, 0, NULL, 0};
     plan_fails(&g, TD_ENOTFOUND, "node 0 (add): unknown id 7");
 }
 
@@ -296,7 +296,7 @@ static void test_later_producer(void **state)
     struct td_node nodes[] = {NODE0(add, in, out), NODE(zeros, no_ids, out1, a),
                               NODE(ones, no_ids, out2, a)};
     nodes[1].ninputs = nodes[2].ninputs = 0;
-    struct td_graph g = {3, nodes, 0, NULL};
+    struct td_graph g = {3, nodes, 0, NULL, 0};
     plan_fails(&g, TD_EINVAL, "node 0 (add): input 1 refers to id 7, which node 2 produces later");
 }
 
@@ -306,7 +306,7 @@ static void test_output_live(void **state)
     live(10, mk(TD_FLOAT32, 1, S(3), NULL));
     uint64_t in[] = {10}, out[] = {10};
     struct td_node nodes[] = {NODE0(neg, in, out)};
-    struct td_graph g = {1, nodes, 0, NULL};
+    struct td_graph g = {1, nodes, 0, NULL, 0};
     plan_fails(&g, TD_EEXIST, "node 0 (neg): output id 10 is already live");
 }
 
@@ -317,7 +317,7 @@ static void test_output_twice(void **state)
     struct td_attr_arg a[] = {shape_attr(1, S(3))};
     struct td_node nodes[] = {NODE(ones, no_ids, o, a), NODE(zeros, no_ids, o, a)};
     nodes[0].ninputs = nodes[1].ninputs = 0;
-    struct td_graph g = {2, nodes, 0, NULL};
+    struct td_graph g = {2, nodes, 0, NULL, 0};
     plan_fails(&g, TD_EEXIST, "node 1 (zeros): output id 4 is already produced by node 0 (ones)");
 }
 
@@ -328,15 +328,15 @@ static void test_shape_mismatch(void **state)
     live(11, mk(TD_FLOAT32, 1, S(4), NULL));
     uint64_t o0[] = {1}, o1[] = {2}, i0[] = {10}, i1[] = {1, 11};
     struct td_node nodes[] = {NODE0(exp, i0, o0), NODE0(add, i1, o1)};
-    struct td_graph g = {2, nodes, 0, NULL};
+    struct td_graph g = {2, nodes, 0, NULL, 0};
     plan_fails(&g, TD_EINVAL, "node 1 (add): add: shapes [2,3] and [4] cannot broadcast");
     /* an arity error gets the same prefix */
     struct td_node n2[] = {NODE0(add, i0, o0)};
-    struct td_graph g2 = {1, n2, 0, NULL};
+    struct td_graph g2 = {1, n2, 0, NULL, 0};
     plan_fails(&g2, TD_EINVAL, "node 0 (add): add: expects 2 inputs, got 1");
     struct td_node n3[] = {NODE0(add, i0, o0)};
     n3[0].op = (enum td_op)9999;
-    struct td_graph g3 = {1, n3, 0, NULL};
+    struct td_graph g3 = {1, n3, 0, NULL, 0};
     plan_fails(&g3, TD_EINVAL, "node 0 (?): unknown op 9999");
 }
 
@@ -351,7 +351,7 @@ static void test_run_failure_rolls_back(void **state)
     struct td_node nodes[] = {NODE(ones, no_ids, o0, a0), NODE0(add, i1, o1),
                               NODE0(floor_divide, i2, o2)};
     nodes[0].ninputs = 0;
-    struct td_graph g = {3, nodes, 0, NULL};
+    struct td_graph g = {3, nodes, 0, NULL, 0};
     struct td_graph_output *outs = NULL;
     int nouts = 0;
     uint64_t bytes = 0;
@@ -371,6 +371,45 @@ static void test_run_failure_rolls_back(void **state)
     assert_int_equal(td_alloc_live_blocks(), blocks);
 }
 
+/* A one-element tensor expanded to 2^40 elements and summed costs no memory but hours of
+ * compute: the work bound refuses it at planning time. Work here: expand is a view (0),
+ * sum reads 2^40 and writes 1, so about 1.1e12 element operations. */
+static void test_work_limit(void **state)
+{
+    (void)state;
+    live(10, mk(TD_FLOAT32, 1, S(1), V(2)));
+    uint64_t o0[] = {1}, o1[] = {2}, i0[] = {10}, i1[] = {1};
+    struct td_attr_arg a0[] = {shape_attr(2, S(1 << 20, 1 << 20))};
+    struct td_node nodes[] = {NODE(expand, i0, o0, a0), NODE0(sum, i1, o1)};
+    struct td_graph g = {2, nodes, 0, NULL, UINT64_C(1) << 36};
+    plan_fails(&g, TD_ELIMIT,
+               "node 1 (sum): the graph needs about 1.1e+12 element operations, more than this "
+               "daemon's max_graph_work of 68719476736");
+
+    /* Under the bound (and with no bound) the same graph plans. */
+    struct td_graph_output *outs = NULL;
+    int nouts = 0;
+    uint64_t bytes = 0;
+    struct td_error err;
+    g.max_work = UINT64_C(1) << 42;
+    assert_int_equal(td_graph_plan(&g, &tab_ops, &table, &outs, &nouts, &bytes, &err), 0);
+    td_free(outs);
+    g.max_work = 0;
+    assert_int_equal(td_graph_plan(&g, &tab_ops, &table, &outs, &nouts, &bytes, &err), 0);
+    td_free(outs);
+
+    /* matmul counts its multiply-adds / 32: [64,64] @ [64,64] is 4096*3 + 4096*64/32. */
+    live(11, mk(TD_FLOAT32, 2, S(64, 64), NULL));
+    uint64_t i2[] = {11, 11}, o2[] = {3};
+    struct td_node mm[] = {NODE0(matmul, i2, o2)};
+    struct td_graph gm = {1, mm, 0, NULL, 4096 * 3 + 4096 * 2};
+    assert_int_equal(td_graph_plan(&gm, &tab_ops, &table, &outs, &nouts, &bytes, &err), 0);
+    td_free(outs);
+    gm.max_work -= 1;
+    assert_int_equal(td_graph_plan(&gm, &tab_ops, &table, &outs, &nouts, &bytes, &err),
+                     TD_ELIMIT);
+}
+
 /* A failed graph also gives back the generator counters its random nodes consumed. */
 static void test_run_failure_restores_rng(void **state)
 {
@@ -380,7 +419,7 @@ static void test_run_failure_restores_rng(void **state)
     struct td_attr_arg a0[] = {shape_attr(1, S(8))};
     struct td_node nodes[] = {NODE(rand, no_ids, o0, a0), NODE0(floor_divide, i1, o1)};
     nodes[0].ninputs = 0;
-    struct td_graph g = {2, nodes, 0, NULL};
+    struct td_graph g = {2, nodes, 0, NULL, 0};
     struct td_graph_output *outs = NULL;
     int nouts = 0;
     uint64_t bytes = 0;
@@ -402,7 +441,7 @@ static void test_put_failure_rolls_back(void **state)
     struct td_attr_arg a[] = {shape_attr(1, S(2))};
     struct td_node nodes[] = {NODE0(neg, in, o0), NODE(ones, no_ids, o1, a)};
     nodes[1].ninputs = 0;
-    struct td_graph g = {2, nodes, 0, NULL};
+    struct td_graph g = {2, nodes, 0, NULL, 0};
     struct td_graph_output *outs = NULL;
     int nouts = 0;
     uint64_t bytes = 0;
@@ -422,7 +461,7 @@ static void test_discard(void **state)
     uint64_t o0[] = {1}, o1[] = {2}, i0[] = {10}, i1[] = {1};
     struct td_node nodes[] = {NODE0(sqrt, i0, o0), NODE0(neg, i1, o1)};
     uint64_t discard[] = {1, 10};
-    struct td_graph g = {2, nodes, 2, discard};
+    struct td_graph g = {2, nodes, 2, discard, 0};
     struct td_graph_output *outs = NULL;
     int nouts = 0;
     uint64_t bytes = 0;
@@ -439,7 +478,7 @@ static void test_discard(void **state)
     uint64_t d2[] = {99};
     uint64_t i3[] = {2}, o3[] = {3};
     struct td_node n2[] = {NODE0(neg, i3, o3)};
-    struct td_graph g2 = {1, n2, 1, d2};
+    struct td_graph g2 = {1, n2, 1, d2, 0};
     plan_fails(&g2, TD_ENOTFOUND, "discard: unknown id 99");
 }
 
@@ -452,7 +491,7 @@ static void test_random_and_views(void **state)
     struct td_attr_arg a1[] = {shape_attr(2, S(3, 2))};
     struct td_node nodes[] = {NODE(rand, no_ids, o0, a0), NODE(reshape, i1, o1, a1)};
     nodes[0].ninputs = 0;
-    struct td_graph g = {2, nodes, 0, NULL};
+    struct td_graph g = {2, nodes, 0, NULL, 0};
     struct td_graph_output *outs = NULL;
     int nouts = 0;
     uint64_t bytes = 0;
@@ -481,7 +520,7 @@ static void test_graph_faults(void **state)
                               NODE0(mul, i2, o2)};
     nodes[0].ninputs = 0;
     uint64_t discard[] = {1};
-    struct td_graph g = {3, nodes, 1, discard};
+    struct td_graph g = {3, nodes, 1, discard, 0};
     uint64_t blocks = td_alloc_live_blocks();
     int n;
     for (n = 1; n < 500; n++) {
@@ -558,6 +597,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shape_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_failure_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_failure_restores_rng, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_work_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_failure_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_and_views, setup, teardown),
