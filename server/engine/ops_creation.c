@@ -474,7 +474,8 @@ static void fill_randn(struct td_tensor *t, struct td_rng *rng)
     rng_advance(rng, (uint64_t)n * (td_dtype_is_complex(t->dtype) ? 4 : 2));
 }
 
-/* Checks [low, high) for randint: non-empty and representable in dt. */
+/* Checks [low, high) for randint: non-empty and representable in dt (integers: the dtype's
+ * range; float16: +-65504, its largest finite value, as torch checks). */
 static int randint_check(const struct td_op_ctx *c, int64_t low, int64_t high, enum td_dtype dt,
                          struct td_error *err)
 {
@@ -502,6 +503,9 @@ static int randint_check(const struct td_op_ctx *c, int64_t low, int64_t high, e
                                 c->info->name, (long long)low, (long long)high,
                                 td_dtype_name(dt));
     }
+    if (dt == TD_FLOAT16 && (low < -65504 || high - 1 > 65504))
+        return td_error_set(err, TD_EINVAL, "%s: range [%lld, %lld) does not fit float16",
+                            c->info->name, (long long)low, (long long)high);
     return 0;
 }
 

@@ -463,11 +463,11 @@ static int64_t i_shl(int64_t a, int64_t b, struct ew_ctx *x)
     return wrap_u((uint64_t)a << b);
 }
 
+/* Like torch: a negative shift count, or one of the width or more, shifts every bit out,
+ * leaving the sign fill (-1 for negative a, else 0). */
 static int64_t i_shr(int64_t a, int64_t b, struct ew_ctx *x)
 {
-    if (b < 0)
-        return 0;
-    if (b >= x->width)
+    if (b < 0 || b >= x->width)
         return a < 0 ? -1 : 0;
     return a >> b;
 }
