@@ -47,6 +47,15 @@ static const struct opt opts[] = {
      "most live tensor ids per session"},
     {"max-session-bytes", OPT_INT, 0, INT64_MAX, "0", OFF(max_session_bytes),
      "memory one session may hold, bytes (0: the machine's physical memory)"},
+    {"output-buffer-soft", OPT_INT, 4096, INT64_C(1) << 40, "4194304", OFF(output_buffer_soft),
+     "bytes of unsent replies (Get data included) above which the daemon stops reading a "
+     "client's requests until it reads its replies (backpressure)"},
+    {"output-buffer-hard", OPT_INT, 0, INT64_MAX, "1073741824", OFF(output_buffer_hard),
+     "bytes of unsent replies above which a client is disconnected and its session freed; one "
+     "reply alone never counts as over (0: no limit)"},
+    {"output-buffer-soft-seconds", OPT_INT, 0, 1 << 30, "60", OFF(output_buffer_soft_seconds),
+     "seconds a client's unsent replies may stay above --output-buffer-soft before it is "
+     "disconnected and its session freed (0: no limit)"},
     {"log-level", OPT_LEVEL, 0, 0, "info", OFF(log_level), "debug, info, warn or error"},
     {"allow-remote", OPT_FLAG, 0, 0, NULL, OFF(allow_remote),
      "permit TCP listeners on non-loopback addresses; there is no authentication yet "

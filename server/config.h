@@ -23,6 +23,9 @@ struct td_config {
     int64_t max_graph_work;      /* 0: unbounded; see td_graph_plan */
     int64_t max_session_ids;
     int64_t max_session_bytes;   /* 0: physical memory size */
+    int64_t output_buffer_soft;  /* reading pauses while a client's unsent replies exceed it */
+    int64_t output_buffer_hard;  /* a client over it is disconnected; 0: no limit */
+    int64_t output_buffer_soft_seconds; /* ... or over soft this long; 0: no limit */
     int log_level;
     bool allow_remote;
     bool help;

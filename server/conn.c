@@ -10,6 +10,13 @@
  * session (jobs queued) the loop hands it the read state (reader_worker), the worker parses
  * the next requests itself and spins briefly for more, then hands reading back. So a
  * pipelined client costs no thread hop per call.
+ *
+ * Slow readers: the output queue's unsent bytes (obytes, Get data included) are bounded the
+ * way Redis bounds a client's output buffer. Above --output-buffer-soft nobody reads the
+ * connection's requests (backpressure; the requests already read still run, in order) until
+ * the client has read enough of its replies. A client with more than --output-buffer-hard
+ * queued, or above the soft limit for --output-buffer-soft-seconds, is disconnected and its
+ * session freed. A single reply never counts as over the hard limit on its own.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -109,6 +116,7 @@ static void conn_free(struct td_conn *c)
         td_free(o);
         o = n;
     }
+    atomic_fetch_sub(&c->srv->out_bytes, c->obytes);
     td_session_fini(&c->sess);
     TD_LOG(TD_LOG_DEBUG, "session freed", "session=%" PRIu64 " bytes_left=%" PRIu64,
            c->sess.id, (uint64_t)atomic_load(&c->sess.account.bytes));
@@ -149,6 +157,34 @@ static void pending_clear(struct td_conn *c)
     c->npending = c->cap_pending = 0;
 }
 
+/* The output buffer grew by n bytes: count them and start the soft-seconds clock when it
+ * rises above the soft limit. [mu] */
+static void obytes_add(struct td_conn *c, uint64_t n)
+{
+    c->obytes += n;
+    atomic_fetch_add_explicit(&c->srv->out_bytes, n, memory_order_relaxed);
+    if (c->obytes > c->srv->out_soft && c->over_soft_since == 0)
+        c->over_soft_since = td_now_ns();
+}
+
+/* n queued bytes were written or dropped; back at or below the soft limit stops the clock.
+ * [mu] */
+static void obytes_sub(struct td_conn *c, uint64_t n)
+{
+    c->obytes -= n;
+    atomic_fetch_sub_explicit(&c->srv->out_bytes, n, memory_order_relaxed);
+    if (c->obytes <= c->srv->out_soft)
+        c->over_soft_since = 0;
+}
+
+uint64_t td_conn_output_bytes(struct td_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    uint64_t n = c->obytes;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
 /* The fd and the read state go with the last reference (conn_free): a worker may still be
  * reading the socket when the loop closes the poll handle. */
 static void on_conn_closed(uv_handle_t *h)
@@ -170,7 +206,16 @@ static void conn_close(struct td_conn *c)
     struct td_outframe *o = c->ohead;
     c->ohead = c->otail = NULL;
     c->oframes = 0;
+    obytes_sub(c, c->obytes);
+    const char *kill_reason = c->kill_reason;
+    uint64_t kill_bytes = c->kill_bytes;
     pthread_mutex_unlock(&c->mu);
+    if (kill_reason)
+        TD_LOG(TD_LOG_WARN, "slow client disconnected",
+               "peer=%s session=%" PRIu64 " queued_bytes=%" PRIu64 " reason=%s soft=%" PRIu64
+               " hard=%" PRIu64 " soft_seconds=%ld", c->peer, c->sess.id, kill_bytes,
+               kill_reason, c->srv->out_soft, c->srv->out_hard,
+               c->srv->out_soft_ns / 1000000000L);
     while (o) {
         struct td_outframe *n = o->next;
         if (o->hold)
@@ -253,6 +298,7 @@ static bool flush_locked(struct td_conn *c)
         }
         if (w == 0)
             return false;
+        obytes_sub(c, (uint64_t)w);
         size_t left = (size_t)w;
         while (left > 0 && c->ohead) {
             struct td_outframe *o = c->ohead;
@@ -291,8 +337,11 @@ void td_conn_send(struct td_conn *c, uint32_t method, uint64_t call_id, const ui
     if (c->closed || c->broken)
         goto out_unlock;
     /* More requests are waiting: gather the replies and write them together when the
-     * queue runs dry (td_conn_flush), one syscall and one client wakeup for the batch. */
-    bool cork = c->qhead != NULL && !close_after && c->oframes < 64 && data_len < 65536;
+     * queue runs dry (td_conn_flush), one syscall and one client wakeup for the batch. What
+     * is gathered stays under the soft limit, so gathering alone never pauses reading. */
+    struct td_server *srv = c->srv;
+    bool cork = c->qhead != NULL && !close_after && c->oframes < 64 && data_len < 65536 &&
+                c->obytes + frame_total(&head) <= srv->out_soft;
     if (!c->ohead && !cork) {
         struct iovec iov[3];
         int n = frame_iov(&head, body, iov);
@@ -311,7 +360,24 @@ void td_conn_send(struct td_conn *c, uint32_t method, uint64_t call_id, const ui
             goto out_unlock;
         }
     }
-    /* The socket is busy: queue the rest, copying the body, keeping the data by reference. */
+    /* The socket is busy. Past the hard limit the client is not reading: give up on it
+     * rather than hold more (only replies the socket refused count, so gathered ones are
+     * written first; one reply alone never trips the limit, --max-frame-data bounds it). */
+    uint64_t rest = frame_total(&head) - head.sent;
+    if (srv->out_hard && c->ohead && c->obytes + rest > srv->out_hard) {
+        if (c->corked)
+            flush_locked(c);
+        if (c->ohead && c->obytes + rest > srv->out_hard && !c->broken) {
+            c->broken = true;
+            c->kill_reason = "output-buffer-hard";
+            c->kill_bytes = c->obytes + rest;
+        }
+        if (c->broken) {
+            attention = true;
+            goto out_unlock;
+        }
+    }
+    /* Queue the rest, copying the body, keeping the data by reference. */
     struct td_outframe *o = td_malloc(sizeof *o + body_len);
     if (!o) {
         c->broken = true;   /* the stream would lose a reply: give up on the connection */
@@ -329,6 +395,7 @@ void td_conn_send(struct td_conn *c, uint32_t method, uint64_t call_id, const ui
         c->ohead = o;
     c->otail = o;
     c->oframes++;
+    obytes_add(c, rest);
     if (close_after)
         c->close_after_flush = true;
     if (cork)
@@ -351,7 +418,8 @@ void td_conn_flush(struct td_conn *c)
         c->corked = false;
         if (!c->closed && !c->broken)
             flush_locked(c);
-        attention = c->ohead != NULL || c->broken;
+        /* Also when reading was paused and may resume now. */
+        attention = c->ohead != NULL || c->broken || (c->paused && !td_conn_input_full(c));
     }
     pthread_mutex_unlock(&c->mu);
     if (attention)
@@ -369,7 +437,7 @@ static void conn_update_events(struct td_conn *c)
     bool broken = c->broken;
     bool done = c->close_after_flush && !c->ohead;
     bool want_write = c->ohead != NULL;
-    bool full = c->qlen >= TD_QUEUE_HIGH || c->oframes >= TD_OUTQ_HIGH;
+    bool full = td_conn_input_full(c);
     c->paused = full;
     bool loop_reads = !c->reader_worker;
     pthread_mutex_unlock(&c->mu);
@@ -826,11 +894,17 @@ static void on_readable(struct td_conn *c)
         int r = read_once(c);
         if (r <= 0 || r == 2)
             break;
+        pthread_mutex_lock(&c->mu);
+        bool full = td_conn_input_full(c);
+        pthread_mutex_unlock(&c->mu);
+        if (full)
+            break;
     }
     /* While a worker holds the session it reads the next requests itself: a pipelined
      * client then costs no hop through the loop thread. */
     pthread_mutex_lock(&c->mu);
-    if (c->scheduled && !c->closed && c->rstate != TD_R_DEAD && !c->eof)
+    if (c->scheduled && !c->closed && c->rstate != TD_R_DEAD && !c->eof &&
+        !td_conn_input_full(c))
         c->reader_worker = true;
     pthread_mutex_unlock(&c->mu);
     conn_update_events(c);
@@ -839,17 +913,21 @@ static void on_readable(struct td_conn *c)
 void td_conn_worker_read(struct td_conn *c)
 {
     long start = td_now_ns();
-    for (;;) {
+    /* A full queue (jobs, reply frames or reply bytes) stops reading before the next recv:
+     * reading goes back to the loop, which resumes once the client has caught up. */
+    pthread_mutex_lock(&c->mu);
+    bool stop = c->closed || c->broken || td_conn_input_full(c);
+    pthread_mutex_unlock(&c->mu);
+    while (!stop) {
         int r = read_once(c);
         pthread_mutex_lock(&c->mu);
         bool have = c->qhead != NULL;
-        bool stop = c->closed || c->broken || c->qlen >= TD_QUEUE_HIGH ||
-                    c->oframes >= TD_OUTQ_HIGH;
+        stop = c->closed || c->broken || td_conn_input_full(c);
         pthread_mutex_unlock(&c->mu);
-        if (have && r >= 0)
-            return;            /* keep reading after running what arrived */
         if (r < 0 || stop)
             break;
+        if (have)
+            return;            /* keep reading after running what arrived */
         if (r > 0) {
             start = td_now_ns();
             continue;
@@ -882,6 +960,26 @@ static void on_conn_poll(uv_poll_t *h, int status, int events)
         on_readable(c);
     else
         conn_update_events(c);
+}
+
+void td_conn_on_out_timer(uv_timer_t *h)
+{
+    struct td_server *srv = h->data;
+    long now = td_now_ns();
+    struct td_conn *next;
+    for (struct td_conn *c = srv->conns; c; c = next) {
+        next = c->loop_next;     /* conn_close unlinks c */
+        pthread_mutex_lock(&c->mu);
+        bool over = !c->closed && c->over_soft_since != 0 &&
+                    now - c->over_soft_since >= srv->out_soft_ns;
+        if (over && !c->kill_reason) {
+            c->kill_reason = "output-buffer-soft-seconds";
+            c->kill_bytes = c->obytes;
+        }
+        pthread_mutex_unlock(&c->mu);
+        if (over)
+            conn_close(c);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------

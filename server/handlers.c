@@ -584,6 +584,8 @@ static void do_stats(struct td_conn *c, struct td_job *j)
     r.session_id = s->id;
     r.session_tensors = s->ids.count;
     r.session_bytes = atomic_load(&s->account.bytes);
+    r.session_output_bytes = td_conn_output_bytes(c);
+    r.server_output_bytes = atomic_load(&srv->out_bytes);
     td_registry_totals(srv, &r.server_sessions, &r.server_bytes);
     r.calls_total = atomic_load(&srv->calls_total);
     r.errors_total = atomic_load(&srv->errors_total);
@@ -672,8 +674,11 @@ void td_conn_process(struct td_conn *c)
         if (!c->qhead)
             c->qtail = NULL;
         c->qlen--;
-        bool closed = c->closed;
-        bool resume = c->paused && c->qlen < TD_QUEUE_HIGH / 2;
+        /* A connection being closed (a failed write, an output limit) runs nothing more. */
+        bool closed = c->closed || c->broken;
+        /* Resume reading once the job queue is half empty, unless the output queue still
+         * holds it back (then its flush resumes reading). */
+        bool resume = c->paused && c->qlen < TD_QUEUE_HIGH / 2 && !td_conn_input_full(c);
         if (resume)
             c->paused = false;
         pthread_mutex_unlock(&c->mu);

@@ -231,6 +231,7 @@ static void server_stop(struct td_server *srv, const char *why)
     uv_close((uv_handle_t *)&srv->async, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    uv_close((uv_handle_t *)&srv->out_timer, NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -285,6 +286,10 @@ int td_server_init(struct td_server *srv, const struct td_config *cfg)
                                                         : srv->phys_mem;
     if (srv->max_session_bytes == 0)
         srv->max_session_bytes = UINT64_C(1) << 40;
+    srv->out_soft = (uint64_t)cfg->output_buffer_soft;
+    srv->out_hard = (uint64_t)cfg->output_buffer_hard;
+    srv->out_soft_ns = (long)cfg->output_buffer_soft_seconds * 1000000000L;
+    atomic_init(&srv->out_bytes, 0);
     pthread_mutex_init(&srv->attn_mu, NULL);
     pthread_mutex_init(&srv->reg_mu, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -301,6 +306,16 @@ int td_server_init(struct td_server *srv, const struct td_config *cfg)
     srv->sigint.data = srv->sigterm.data = srv;
     uv_signal_start(&srv->sigint, on_signal, SIGINT);
     uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+    /* The soft-seconds rule needs a clock that runs while a stalled client causes no I/O:
+     * check a few times per allowed period, at least once a second. */
+    uv_timer_init(&srv->loop, &srv->out_timer);
+    srv->out_timer.data = srv;
+    if (srv->out_soft_ns > 0) {
+        uint64_t period_ms = (uint64_t)cfg->output_buffer_soft_seconds * 1000 / 4;
+        if (period_ms > 1000)
+            period_ms = 1000;
+        uv_timer_start(&srv->out_timer, td_conn_on_out_timer, period_ms, period_ms);
+    }
 
     srv->listeners = td_calloc((size_t)cfg->nlisten, sizeof *srv->listeners);
     if (!srv->listeners)
@@ -348,6 +363,7 @@ fail_handles:
     uv_close((uv_handle_t *)&srv->async, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    uv_close((uv_handle_t *)&srv->out_timer, NULL);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     td_free(srv->listeners);
     srv->listeners = NULL;

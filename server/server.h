@@ -121,9 +121,16 @@ struct td_conn {
     struct td_job *qhead, *qtail;
     size_t qlen;
     bool scheduled;              /* queued on the pool or held by a worker */
-    bool paused;                 /* reading stopped because a queue is full */
+    bool paused;                 /* reading stopped: a queue is full or the output buffer
+                                    is over --output-buffer-soft */
     struct td_outframe *ohead, *otail;
     size_t oframes;
+    uint64_t obytes;             /* bytes of the queued frames not yet written (Get data
+                                    included): the output buffer the limits bound */
+    long over_soft_since;        /* td_now_ns() when obytes rose above --output-buffer-soft,
+                                    0 while it is at or below */
+    const char *kill_reason;     /* an output limit tripped: the loop logs it and closes */
+    uint64_t kill_bytes;         /* obytes (with the refused frame) when it tripped */
     bool reader_worker;          /* a worker holding the session reads the socket, not the
                                     loop: the fields marked [loop] under "read state" then
                                     belong to that worker */
@@ -174,6 +181,12 @@ struct td_server {
     struct td_conn *conns;       /* [loop] */
     struct td_pool pool;
     bool stopping;               /* [loop] */
+    /* Output buffer limits (--output-buffer-*), fixed at start-up. out_hard 0: none;
+     * out_soft_ns 0: no soft-seconds rule (and no out_timer). */
+    uint64_t out_soft, out_hard;
+    long out_soft_ns;
+    uv_timer_t out_timer;        /* checks the soft-seconds rule [loop] */
+    _Atomic uint64_t out_bytes;  /* sum of every connection's obytes, for Stats */
 
     pthread_mutex_t attn_mu;
     struct td_conn *attn_head;
@@ -221,6 +234,11 @@ void td_conn_accept(struct td_server *srv, int fd, const char *peer, bool is_tcp
 void td_conn_close_all(struct td_server *srv);
 /* The async callback: applies what workers asked for (poll events, closing). [loop] */
 void td_conn_on_async(uv_async_t *h);
+/* The out_timer callback: disconnects every client whose output buffer has stayed above
+ * --output-buffer-soft for --output-buffer-soft-seconds. [loop] */
+void td_conn_on_out_timer(uv_timer_t *h);
+/* Returns: the bytes c has queued for output but not yet written. Thread: any. */
+uint64_t td_conn_output_bytes(struct td_conn *c);
 
 /* ---- connection, called from workers (conn.c) ---- */
 /* Sends one response frame: header, body (copied if it must wait), data (zero copy; `hold`
@@ -240,6 +258,14 @@ void td_conn_unref(struct td_conn *c);
  * job, or after handing reading back to the loop. Thread: the worker holding c. */
 void td_conn_worker_read(struct td_conn *c);
 void td_job_free(struct td_job *j);
+
+/* Whether c must stop reading requests for now: too many jobs or reply frames queued, or
+ * more unsent reply bytes than --output-buffer-soft. Thread: any, under c->mu. */
+static inline bool td_conn_input_full(const struct td_conn *c)
+{
+    return c->qlen >= TD_QUEUE_HIGH || c->oframes >= TD_OUTQ_HIGH ||
+           c->obytes > c->srv->out_soft;
+}
 
 /* ---- spinning helpers ---- */
 static inline void td_cpu_relax(void)

@@ -56,7 +56,11 @@ struct td_server *fz_server_get(const struct fz_limits *lim)
     verbose = v && *v == '1';
     if (td_ops_init(&err) != 0)
         die(err.msg);
-    memset(&cfg, 0, sizeof cfg);
+    /* The daemon's defaults for everything the fuzzer does not set itself. */
+    char prog[] = "tensord-fuzz", msg[256];
+    char *argv[] = {prog, NULL};
+    if (td_config_parse(&cfg, 1, argv, msg, sizeof msg) != 0)
+        die(msg);
     cfg.threads = 0;
     cfg.max_frame_body = lim->max_frame_body;
     cfg.max_frame_data = lim->max_frame_data;
@@ -75,6 +79,9 @@ struct td_server *fz_server_get(const struct fz_limits *lim)
     atomic_init(&srv->errors_total, 0);
     srv->phys_mem = (uint64_t)lim->max_session_bytes;
     srv->max_session_bytes = (uint64_t)lim->max_session_bytes;
+    srv->out_soft = (uint64_t)cfg.output_buffer_soft;
+    srv->out_hard = (uint64_t)cfg.output_buffer_hard;
+    srv->out_soft_ns = 0; /* no timer: the fuzzer's loop turns are not wall time */
     pthread_mutex_init(&srv->attn_mu, NULL);
     pthread_mutex_init(&srv->reg_mu, NULL);
     signal(SIGPIPE, SIG_IGN);
