@@ -210,8 +210,7 @@ static inline struct td_tensor *run1(enum td_op op, int nin, struct td_tensor *c
 
 /* Runs an op expected to fail with status and a message containing msg. */
 static inline void run_fail(enum td_op op, int nin, struct td_tensor *const *in, int na,
-                            const struct td_attr_arg *attrs, int nout, int status,
-                            const char *msg)
+                            const struct td_attr_arg *attrs, int nout, int status, const char *msg)
 {
     struct td_tensor *out[8] = {NULL};
     struct td_error err;
@@ -225,6 +224,32 @@ static inline void run_fail(enum td_op op, int nin, struct td_tensor *const *in,
     assert_int_equal(rc, status);
     if (msg && !strstr(err.msg, msg))
         fail_msg("error message '%s' lacks '%s'", err.msg, msg);
+}
+
+/* Fails the 1st, 2nd, ... allocation of an op call until it succeeds: every failure must be
+ * TD_ENOMEM and leave nothing allocated (the teardown checks the block count). */
+static inline void fault_loop(enum td_op op, int nin, struct td_tensor *const *in, int na,
+                              const struct td_attr_arg *at, int nout)
+{
+    for (long n = 1; n < 200; n++) {
+        struct td_tensor *out[8] = {NULL};
+        struct td_error err;
+        uint64_t before = td_alloc_live_blocks();
+        td_alloc_fail_after(n);
+        int rc = td_op_call(op, nin, in, na, at, nout, out, NULL, NULL, &err);
+        td_alloc_fail_after(0);
+        if (rc == 0) {
+            for (int i = 0; i < nout; i++)
+                td_tensor_release(out[i]);
+            assert_int_equal(td_alloc_live_blocks(), before);
+            return;
+        }
+        if (rc != TD_ENOMEM)
+            fail_msg("%s: allocation %ld failed with %d (%s)", td_op_info_get(op)->name, n, rc,
+                     err.msg);
+        assert_int_equal(td_alloc_live_blocks(), before);
+    }
+    fail_msg("%s never succeeded under fault injection", td_op_info_get(op)->name);
 }
 
 #endif

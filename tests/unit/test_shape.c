@@ -551,32 +551,6 @@ static void test_tril_triu(void **state)
     td_tensor_release(x);
 }
 
-/* Fails the 1st, 2nd, ... allocation of an op call until it succeeds: every failure must be
- * TD_ENOMEM and leave nothing allocated (the teardown checks the block count). */
-static void fault_loop(enum td_op op, int nin, struct td_tensor *const *in, int na,
-                       const struct td_attr_arg *at, int nout)
-{
-    for (long n = 1; n < 200; n++) {
-        struct td_tensor *out[8] = {NULL};
-        struct td_error err;
-        uint64_t before = td_alloc_live_blocks();
-        td_alloc_fail_after(n);
-        int rc = td_op_call(op, nin, in, na, at, nout, out, NULL, NULL, &err);
-        td_alloc_fail_after(0);
-        if (rc == 0) {
-            for (int i = 0; i < nout; i++)
-                td_tensor_release(out[i]);
-            assert_int_equal(td_alloc_live_blocks(), before);
-            return;
-        }
-        if (rc != TD_ENOMEM)
-            fail_msg("%s: allocation %ld failed with %d (%s)", td_op_info_get(op)->name, n, rc,
-                     err.msg);
-        assert_int_equal(td_alloc_live_blocks(), before);
-    }
-    fail_msg("%s never succeeded under fault injection", td_op_info_get(op)->name);
-}
-
 static void test_alloc_failures(void **state)
 {
     (void)state;
