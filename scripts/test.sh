@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: the warnings-as-errors build (unit, integration, protocol and
-# Python tests), then the same suites against an AddressSanitizer+UBSan build, then a bounded
-# libFuzzer run of the daemon's input paths (TD_FUZZ_SECONDS per target, default 20).
+# Python tests), then the same suites against an AddressSanitizer+UBSan build and a
+# ThreadSanitizer build, then a bounded libFuzzer run of the daemon's input paths
+# (TD_FUZZ_SECONDS per target, default 20).
 # Exits non-zero on any failure.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +31,17 @@ if [ "${TD_SKIP_ASAN:-0}" != 1 ]; then
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_suite "$here/build-asan" asan
+fi
+
+# The daemon's threads (event loop, workers, engine pool) under ThreadSanitizer: any report
+# makes the daemon exit 66, which the suites' teardown checks.
+if [ "${TD_SKIP_TSAN:-0}" != 1 ]; then
+    "$here/scripts/build.sh" "$here/build-tsan" -DTD_TSAN=ON -DTD_BUILD_BENCH=OFF
+    (
+        export TSAN_OPTIONS="halt_on_error=0 exitcode=66 report_signal_unsafe=0"
+        run_suite "$here/build-tsan" tsan
+        exit $status
+    ) || status=1
 fi
 
 # Bounded fuzzing of framing, decoding and request validation (clang + libFuzzer).

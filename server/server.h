@@ -138,8 +138,12 @@ struct td_conn {
     bool close_after_flush;
     bool corked;                 /* replies gathered in the queue, written by td_conn_flush */
     bool broken;                 /* a write failed: close */
-    bool in_attention;           /* [srv->attn_mu] */
+
+    /* Fields under another lock start a new word: the compiler may load the [mu] flags above
+     * with one wide read, which must not overlap what attn_mu guards (ThreadSanitizer saw
+     * exactly that when in_attention shared their word). */
     struct td_conn *attn_next;   /* [srv->attn_mu] */
+    bool in_attention;           /* [srv->attn_mu] */
 
     struct td_conn *ready_next;  /* [pool->mu] */
     struct td_conn *reg_prev, *reg_next; /* [srv->reg_mu] */
