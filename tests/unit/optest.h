@@ -18,27 +18,12 @@
 #include <cmocka.h>
 
 #include "td_internal.h"
+#include "leakcheck.h"
 
 /* ---------------------------------------------------------------------------------------
  * Helpers: build tensors from hand-written values, call ops, compare element by element
  * through the result's own strides (so views are checked as views).
  */
-static uint64_t blocks_at_start;
-
-static int setup(void **state)
-{
-    (void)state;
-    blocks_at_start = td_alloc_live_blocks();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    assert_int_equal(td_alloc_live_blocks(), blocks_at_start);
-    return 0;
-}
-
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
 #define VALS(...) ((const double[]){__VA_ARGS__})
 

@@ -16,27 +16,7 @@
 #include <cmocka.h>
 
 #include "td_internal.h"
-
-static uint64_t live_at_start;
-
-static int setup(void **state)
-{
-    (void)state;
-    live_at_start = td_alloc_live_blocks();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    td_alloc_fail_after(0);
-    if (td_alloc_live_blocks() != live_at_start) {
-        fprintf(stderr, "leak: %llu blocks live, %llu at start\n",
-                (unsigned long long)td_alloc_live_blocks(), (unsigned long long)live_at_start);
-        return -1;
-    }
-    return 0;
-}
+#include "leakcheck.h"
 
 /* A new contiguous tensor of dtype dt holding vals (converted from double). */
 static struct td_tensor *mk(enum td_dtype dt, int ndim, const int64_t *shape, const double *vals)
@@ -749,24 +729,24 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_status_text, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dtype_info, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_promote_types, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_result_type, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_f16, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bf16, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_checked_arith, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alloc_counts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_account_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shape_check, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_views_and_contiguous, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_copy_conversions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_broadcast_shapes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_iter_coalesce, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_iter_broadcast, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_iter_negative_strides, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_philox_kat, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_injection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_text, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_dtype_info, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_promote_types, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_result_type, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_f16, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_bf16, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_checked_arith, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_counts, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_account_limit, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_shape_check, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_views_and_contiguous, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_conversions, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_broadcast_shapes, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_iter_coalesce, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_iter_broadcast, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_iter_negative_strides, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_philox_kat, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_fault_injection, leak_setup, leak_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

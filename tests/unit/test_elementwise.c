@@ -14,30 +14,11 @@
 #include <cmocka.h>
 
 #include "td_internal.h"
+#include "leakcheck.h"
 
 #define V(...) ((const double[]){__VA_ARGS__})
 #define S(...) ((const int64_t[]){__VA_ARGS__})
 #define NIN(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-static uint64_t live_at_start;
-
-static int setup(void **state)
-{
-    (void)state;
-    live_at_start = td_alloc_live_blocks();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    if (td_alloc_live_blocks() != live_at_start) {
-        fprintf(stderr, "leak: %llu blocks live, %llu at start\n",
-                (unsigned long long)td_alloc_live_blocks(), (unsigned long long)live_at_start);
-        return -1;
-    }
-    return 0;
-}
 
 /* A contiguous tensor with vals (or 0, 1, 2, ... when vals is NULL). */
 static struct td_tensor *mk(enum td_dtype dt, int ndim, const int64_t *shape, const double *vals)
@@ -954,30 +935,30 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_add_broadcast, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_add_alpha, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_int_wrap, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_promotion, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_division, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_compare, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_min, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shifts_bitwise, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_logical, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unary_math, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_round, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_clamp, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_complex, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_classify, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cast, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_where, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_half_rounding, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_noncontiguous, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fill_ops, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_like_ops, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_arange_linspace_eye, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_random, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_broadcast, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_add_alpha, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_int_wrap, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_promotion, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_division, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_pow, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_compare, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_max_min, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_shifts_bitwise, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_logical, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_unary_math, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_round, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_clamp, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_complex, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_classify, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_cast, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_where, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_half_rounding, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_noncontiguous, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_fill_ops, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_like_ops, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_arange_linspace_eye, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_random, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_validation, leak_setup, leak_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,11 +13,11 @@
 #include <cmocka.h>
 
 #include "td_internal.h"
+#include "leakcheck.h"
 
 #define V(...) ((const double[]){__VA_ARGS__})
 #define S(...) ((const int64_t[]){__VA_ARGS__})
 
-static uint64_t live_at_start;
 
 /* ---------------------------------------------------------------------------------------
  * The id table.
@@ -74,24 +74,16 @@ static struct tab table;
 
 static int setup(void **state)
 {
-    (void)state;
-    live_at_start = td_alloc_live_blocks();
     memset(&table, 0, sizeof table);
     table.cap = TAB_MAX;
-    return 0;
+    return leak_setup(state);
 }
 
 static int teardown(void **state)
 {
-    (void)state;
     while (table.n)
         (void)tab_remove(&table, table.ids[0]);
-    if (td_alloc_live_blocks() != live_at_start) {
-        fprintf(stderr, "leak: %llu blocks live, %llu at start\n",
-                (unsigned long long)td_alloc_live_blocks(), (unsigned long long)live_at_start);
-        return -1;
-    }
-    return 0;
+    return leak_teardown(state);
 }
 
 static struct td_tensor *mk(enum td_dtype dt, int ndim, const int64_t *shape, const double *vals)

@@ -314,11 +314,11 @@ static void test_alloc_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_gather, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_scatter, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_index_select, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_masked_fill, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gather, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_scatter, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_index_select, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_masked_fill, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_failures, leak_setup, leak_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -258,13 +258,13 @@ static void test_alloc_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_basic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_vectors_and_batches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_layouts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_complex, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reference, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_zero_size_and_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_basic, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_vectors_and_batches, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_layouts, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_complex, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_reference, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_zero_size_and_errors, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_failures, leak_setup, leak_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,22 +19,12 @@
 #include <cmocka.h>
 
 #include "td_internal.h"
-
-static uint64_t blocks_at_start;
-
-static int setup(void **state)
-{
-    (void)state;
-    blocks_at_start = td_alloc_live_blocks();
-    return 0;
-}
+#include "leakcheck.h"
 
 static int teardown(void **state)
 {
-    (void)state;
     td_parallel_set_threads(0);
-    assert_int_equal(td_alloc_live_blocks(), blocks_at_start);
-    return 0;
+    return leak_teardown(state);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -703,15 +693,15 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_cover, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_helpers_run, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_one_thread, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_callers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reentrant, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_elementwise, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reduce_many_outputs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_reductions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_random, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cover, leak_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_helpers_run, leak_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_thread, leak_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_callers, leak_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reentrant, leak_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_elementwise, leak_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reduce_many_outputs, leak_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_reductions, leak_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random, leak_setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     td_parallel_shutdown();

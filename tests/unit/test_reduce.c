@@ -320,14 +320,14 @@ static void test_alloc_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sum, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prod_mean, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_amax_argmax, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_var_std, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_all_any, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_logsumexp, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cumsum_cumprod, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sum, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_prod_mean, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_amax_argmax, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_var_std, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_all_any, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_logsumexp, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_cumsum_cumprod, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_failures, leak_setup, leak_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,8 +63,8 @@ int main(void)
     if (td_ops_init(&err) != 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_right_shift_negative_count, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_randint_float16_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_right_shift_negative_count, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_randint_float16_range, leak_setup, leak_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

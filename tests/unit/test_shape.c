@@ -575,20 +575,20 @@ static void test_alloc_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_reshape_view, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reshape_copy_and_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_permute_transpose, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_expand_broadcast, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_squeeze_unsqueeze, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flatten, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_slice, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_select_narrow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_split_chunk, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_contiguous_clone, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cat_stack, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flip_roll, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tril_triu, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reshape_view, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_reshape_copy_and_errors, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_permute_transpose, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_expand_broadcast, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_squeeze_unsqueeze, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_flatten, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_slice, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_select_narrow, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_split_chunk, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_contiguous_clone, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_cat_stack, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_flip_roll, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_tril_triu, leak_setup, leak_teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_failures, leak_setup, leak_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
