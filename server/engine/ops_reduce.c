@@ -931,105 +931,29 @@ static int red_cpu(enum red_kind k, const struct td_op_ctx *c, struct td_tensor 
     return 0;
 }
 
-int meta_sum(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
-{
-    return red_meta(RK_SUM, c, out, err);
-}
+/* The reductions' entry points: each op's meta_ and cpu_ functions hand its kind to the
+ * shared implementation above. */
+#define RED_ENTRY(name, kind)                                                               \
+    int meta_##name(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)  \
+    {                                                                                      \
+        return red_meta(kind, c, out, err);                                                \
+    }                                                                                      \
+    int cpu_##name(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err) \
+    {                                                                                      \
+        return red_cpu(kind, c, out, err);                                                 \
+    }
 
-int cpu_sum(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
-{
-    return red_cpu(RK_SUM, c, out, err);
-}
-
-int meta_mean(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
-{
-    return red_meta(RK_MEAN, c, out, err);
-}
-
-int cpu_mean(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
-{
-    return red_cpu(RK_MEAN, c, out, err);
-}
-
-int meta_prod(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
-{
-    return red_meta(RK_PROD, c, out, err);
-}
-
-int cpu_prod(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
-{
-    return red_cpu(RK_PROD, c, out, err);
-}
-
-int meta_amax(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
-{
-    return red_meta(RK_AMAX, c, out, err);
-}
-
-int cpu_amax(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
-{
-    return red_cpu(RK_AMAX, c, out, err);
-}
-
-int meta_amin(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
-{
-    return red_meta(RK_AMIN, c, out, err);
-}
-
-int cpu_amin(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
-{
-    return red_cpu(RK_AMIN, c, out, err);
-}
-
-int meta_var(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
-{
-    return red_meta(RK_VAR, c, out, err);
-}
-
-int cpu_var(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
-{
-    return red_cpu(RK_VAR, c, out, err);
-}
-
-int meta_std(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
-{
-    return red_meta(RK_STD, c, out, err);
-}
-
-int cpu_std(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
-{
-    return red_cpu(RK_STD, c, out, err);
-}
-
-int meta_all(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
-{
-    return red_meta(RK_ALL, c, out, err);
-}
-
-int cpu_all(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
-{
-    return red_cpu(RK_ALL, c, out, err);
-}
-
-int meta_any(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
-{
-    return red_meta(RK_ANY, c, out, err);
-}
-
-int cpu_any(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
-{
-    return red_cpu(RK_ANY, c, out, err);
-}
-
-int meta_logsumexp(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
-{
-    return red_meta(RK_LSE, c, out, err);
-}
-
-int cpu_logsumexp(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
-{
-    return red_cpu(RK_LSE, c, out, err);
-}
+RED_ENTRY(sum, RK_SUM)
+RED_ENTRY(mean, RK_MEAN)
+RED_ENTRY(prod, RK_PROD)
+RED_ENTRY(amax, RK_AMAX)
+RED_ENTRY(amin, RK_AMIN)
+RED_ENTRY(var, RK_VAR)
+RED_ENTRY(std, RK_STD)
+RED_ENTRY(all, RK_ALL)
+RED_ENTRY(any, RK_ANY)
+RED_ENTRY(logsumexp, RK_LSE)
+#undef RED_ENTRY
 
 static int arg_meta(const char *op, const struct td_op_ctx *c, struct td_meta *out,
                     struct td_error *err)

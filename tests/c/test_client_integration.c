@@ -125,8 +125,8 @@ static void test_put_get_dtypes(void **state)
     const int64_t eshape[2] = {0, 3};
     uint64_t ide = td_client_new_id(c);
     CHECK_OK(c, td_client_put(c, ide, TD_CLIENT_INT32, 2, eshape, NULL, 0));
-    int32_t dummy[4];
-    CHECK_OK(c, td_client_get(c, ide, dummy, sizeof dummy, &info));
+    int32_t small[4];
+    CHECK_OK(c, td_client_get(c, ide, small, sizeof small, &info));
     assert_int_equal(info.nbytes, 0);
     assert_int_equal(info.shape[0], 0);
     assert_int_equal(info.shape[1], 3);
