@@ -382,8 +382,11 @@ static void do_run(struct td_conn *c, struct td_job *j)
     if (req->plan_only)
         rc = td_graph_plan(&g, &td_session_table_ops, s, &outs, &nouts, &planned, &err);
     else
+    {
+        g.ag = &s->ag;
         rc = td_graph_run(&g, &td_session_table_ops, s, &s->rng, &s->account, &outs, &nouts,
                           &planned, &err);
+    }
     if (rc != 0)
         goto out_err;
 
@@ -422,6 +425,8 @@ static void do_run(struct td_conn *c, struct td_job *j)
         meta_fill(m, o->meta.dtype, o->meta.ndim, o->meta.shape, shape, strides);
         info->id = o->id;
         info->meta = m;
+        info->undefined = o->undefined;
+        info->requires_grad = o->requires_grad;
         info_ptrs[nkeep++] = info;
     }
     Tensord__V1__Status st = TENSORD__V1__STATUS__INIT;
@@ -464,7 +469,7 @@ static void free_schema(Tensord__V1__OpSchema *o)
     td_free(o);
 }
 
-static Tensord__V1__OpSchema *build_schema(const struct td_op_info *info)
+static Tensord__V1__OpSchema *build_schema(enum td_op op, const struct td_op_info *info)
 {
     Tensord__V1__OpSchema *o = td_malloc(sizeof *o);
     if (!o)
@@ -492,6 +497,7 @@ static Tensord__V1__OpSchema *build_schema(const struct td_op_info *info)
             o->attrs[o->n_attrs++] = a;
         }
     }
+    o->differentiable = td_op_deriv(op) != NULL;
     o->dtypes = td_calloc(TD_DTYPE_COUNT, sizeof *o->dtypes);
     if (!o->dtypes)
         goto fail;
@@ -542,7 +548,7 @@ int td_handlers_init(struct td_server *srv)
         const struct td_op_info *info = td_op_info_get((enum td_op)i);
         if (!info)
             continue;
-        ops[nops] = build_schema(info);
+        ops[nops] = build_schema((enum td_op)i, info);
         if (!ops[nops])
             goto out;
         nops++;

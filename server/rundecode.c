@@ -143,6 +143,7 @@ int td_run_decode(const void *reqp, uint64_t max_nodes, struct td_graph *g, stru
         d->inputs = n->inputs;
         d->noutputs = (int)n->n_outputs;
         d->outputs = n->outputs;
+        d->no_grad = n->no_grad;
         if (n->n_attrs > 0) {
             d->attrs = td_calloc(n->n_attrs, sizeof *d->attrs);
             if (!d->attrs) {

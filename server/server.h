@@ -23,6 +23,7 @@
 #include "config.h"
 #include "frame.h"
 #include "idtable.h"
+#include "td_autograd.h"
 #include "td_core.h"
 #include "td_ops.h"
 
@@ -40,6 +41,7 @@ struct td_session {
     struct td_idtable ids;
     struct td_rng rng;
     struct td_account account;  /* atomic counters; the loop charges uploads here too */
+    struct td_ag_session ag;    /* autograd: recorded nodes, the dual level */
     bool handshaken;
     struct td_server *srv;
 };

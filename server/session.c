@@ -16,10 +16,14 @@ void td_session_init(struct td_session *s, struct td_server *srv)
     atomic_init(&s->account.bytes, 0);
     atomic_init(&s->account.peak, 0);
     s->account.limit = srv->max_session_bytes;
+    td_ag_session_init(&s->ag, &s->account, &s->rng);
 }
 
 void td_session_fini(struct td_session *s)
 {
+    /* Break autograd cycles (a create_graph .grad whose history saved its own leaf) first,
+     * so releasing the table frees everything the session held. */
+    td_ag_session_fini(&s->ag);
     td_idtable_fini(&s->ids);
 }
 

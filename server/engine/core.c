@@ -528,6 +528,7 @@ int td_storage_new(size_t nbytes, bool zero, struct td_account *account,
     atomic_fetch_add(&live_bytes, nbytes);
     atomic_fetch_add(&live_blocks, 1);
     atomic_init(&s->refcount, 1);
+    atomic_init(&s->version, 0);
     s->data = data;
     s->nbytes = nbytes;
     s->capacity = rounded;

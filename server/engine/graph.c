@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "td_autograd.h"
 #include "td_internal.h"
 
 /* One produced id: which node makes it and where its meta sits in the outs array. */
@@ -271,8 +272,10 @@ int td_graph_run(const struct td_graph *g, const struct td_idtable_ops *tab, voi
         for (int k = 0; k < nd->ninputs; k++) {
             inputs[k] = tab->get(tabself, nd->inputs[k]);
             if (!inputs[k]) {
-                rc = td_error_set(err, TD_EINTERNAL, "node %d (%s): id %llu vanished", i,
-                                  node_op_name(nd), (unsigned long long)nd->inputs[k]);
+                rc = td_error_set(err, TD_EINVAL,
+                                  "node %d (%s): input %d (id %llu) is None: the node that "
+                                  "should have produced it left it undefined",
+                                  i, node_op_name(nd), k, (unsigned long long)nd->inputs[k]);
                 goto out;
             }
             td_tensor_meta(inputs[k], &in_meta[k]);
@@ -285,13 +288,29 @@ int td_graph_run(const struct td_graph *g, const struct td_idtable_ops *tab, voi
             c.inputs = inputs;
             c.rng = rng;
             c.account = account;
+            c.ag = g->ag;
+            c.grad_mode = !nd->no_grad;
             rc = td__op_exec(&c, planned, res, &inner);
+            if (!rc && g->ag) {
+                rc = td__ag_after_op(g->ag, !nd->no_grad, &c, res, &inner);
+                if (rc)
+                    for (int k = 0; k < nd->noutputs; k++) {
+                        td_tensor_release(res[k]);
+                        res[k] = NULL;
+                    }
+            }
         }
         if (rc) {
             rc = node_error(err, i, nd, &inner);
             goto out;
         }
         for (int k = 0; k < nd->noutputs; k++) {
+            struct td_graph_output *po = &plan[slot + (size_t)k];
+            if (!res[k]) {
+                po->undefined = true;
+                continue;
+            }
+            po->requires_grad = td_ag_requires_grad(res[k]);
             rc = tab->put(tabself, nd->outputs[k], res[k], &inner);
             if (rc) {
                 for (int j = k; j < nd->noutputs; j++)

@@ -8,23 +8,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "td_autograd.h"
 #include "td_internal.h"
 
 struct op_row {
     const char *spec;
     td_meta_fn meta;
     td_cpu_fn cpu;
+    const struct td_deriv *deriv;
 };
 
 static const struct op_row op_rows[TD_OP_COUNT] = {
-#define TD_OP(name, min_in, max_in, n_out, dtypes, flags, attrs, doc) \
-    {(attrs), meta_##name, cpu_##name},
+#define TD_OP(name, min_in, max_in, n_out, dtypes, flags, grad, attrs, doc) \
+    {(attrs), meta_##name, cpu_##name, TD_GRAD_##grad(name)},
 #include "ops.def"
 #undef TD_OP
 };
 
 static struct td_op_info op_infos[TD_OP_COUNT] = {
-#define TD_OP(name, min_in, max_in, n_out, dtypes, flags, attrs, doc) \
+#define TD_OP(name, min_in, max_in, n_out, dtypes, flags, grad, attrs, doc) \
     {#name, (min_in), (max_in), (n_out), (dtypes), (flags), (doc), 0, {{0}}, {{0}}},
 #include "ops.def"
 #undef TD_OP
@@ -223,7 +225,8 @@ int td_op_lookup(const char *name, enum td_op *out)
 const char *td_op_flag_names(uint32_t flags, char *buf, size_t n)
 {
     static const char *const names[] = {"elementwise", "promote", "int_to_float", "reduction",
-                                        "scan",        "creation", "random",      "view"};
+                                        "scan",        "creation", "random",      "view",
+                                        "stateful"};
     size_t len = 0;
     if (n == 0)
         return buf;
@@ -380,7 +383,10 @@ int td__op_prepare(enum td_op op, int ninputs, const struct td_meta *in_meta, in
     if (info->num_outputs >= 0 && noutputs != info->num_outputs)
         return td_error_set(err, TD_EINVAL, "%s: produces %d output%s, %d requested", name,
                             info->num_outputs, info->num_outputs == 1 ? "" : "s", noutputs);
-    if (noutputs < 1 || noutputs > TD__MAX_NODE_OUTPUTS)
+    /* Ops of a fixed count may have none (copy_); a variable count may be 0 only for the
+     * stateful ops that define it so (backward into .grad). */
+    if (noutputs < 0 || noutputs > TD__MAX_NODE_OUTPUTS ||
+        (noutputs == 0 && info->num_outputs != 0 && !(info->flags & TD_OPF_STATEFUL)))
         return td_error_set(err, TD_EINVAL, "%s: %d outputs requested (1 to %d allowed)", name,
                             noutputs, TD__MAX_NODE_OUTPUTS);
 
@@ -504,6 +510,8 @@ int td__op_exec(const struct td_op_ctx *c, const struct td_meta *planned,
         goto out;
     for (int k = 0; k < n; k++) {
         struct td_meta m;
+        if (!out[k] && (c->info->flags & TD_OPF_STATEFUL))
+            continue;   /* undefined (None): no .grad, no tangent, an unused input */
         if (!out[k]) {
             rc = td_error_set(err, TD_EINTERNAL, "%s: kernel produced no output %d",
                               c->info->name, k);
@@ -590,4 +598,9 @@ int td__meta_broadcast(const struct td_op_ctx *c, enum td_dtype dt, struct td_me
         return rc;
     td__meta_set(out, dt, nd, shape);
     return 0;
+}
+
+const struct td_deriv *td_op_deriv(enum td_op op)
+{
+    return (op >= 0 && op < TD_OP_COUNT) ? op_rows[op].deriv : NULL;
 }

@@ -160,6 +160,9 @@ struct td_storage {
     size_t capacity;              /* bytes actually reserved (size class) */
     struct td_account *account;   /* borrowed; may be NULL */
     int device;                   /* 0: cpu */
+    /* Bumped by every in-place write (copy_, optimizer steps, .grad accumulation), shared by
+     * all views; autograd compares it with the value a saved tensor had. */
+    _Atomic uint64_t version;
 };
 
 /* Allocates nbytes (64-byte aligned), charging `account` first; zeroed when `zero`.
@@ -198,6 +201,7 @@ struct td_tensor {
     int64_t strides[TD_MAX_NDIM];  /* elements */
     int64_t offset;                /* elements from storage->data */
     bool wrapped_number;
+    struct td_ag_meta *ag;         /* autograd fields (td_autograd.h); NULL when none */
 };
 
 /* Checks a shape from the wire: ndim <= TD_MAX_NDIM, no negative dim, numel*itemsize fits.

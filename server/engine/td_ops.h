@@ -9,6 +9,8 @@
 
 #include "td_core.h"
 
+struct td_ag_session;
+
 enum td_op_flags {
     TD_OPF_ELEMENTWISE = 1 << 0,  /* inputs broadcast, output has the broadcast shape */
     TD_OPF_PROMOTE = 1 << 1,      /* inputs promote to a common dtype (td_result_type) */
@@ -18,10 +20,14 @@ enum td_op_flags {
     TD_OPF_CREATION = 1 << 5,
     TD_OPF_RANDOM = 1 << 6,       /* consumes counters of the session's generator */
     TD_OPF_VIEW = 1 << 7,         /* the kernel creates its outputs (views or copies) itself */
+    /* Reads or changes autograd state or writes a live tensor in place (backward, copy_,
+     * optimizer steps). Its effects are not rolled back when a later node of the graph fails,
+     * and (with TD_OPF_VIEW) it may leave an output undefined (None: no .grad, no tangent). */
+    TD_OPF_STATEFUL = 1 << 8,
 };
 
 enum td_op {
-#define TD_OP(name, min_in, max_in, n_out, dtypes, flags, attrs, doc) TD_OP_##name,
+#define TD_OP(name, min_in, max_in, n_out, dtypes, flags, grad, attrs, doc) TD_OP_##name,
 #include "ops.def"
 #undef TD_OP
     TD_OP_COUNT
@@ -111,6 +117,8 @@ struct td_op_ctx {
     struct td_attr_value attrs[TD_MAX_ATTRS];  /* schema order; defaults filled */
     struct td_rng *rng;                /* session generator (random ops) */
     struct td_account *account;        /* memory is charged here */
+    struct td_ag_session *ag;          /* session autograd state; NULL outside a session */
+    bool grad_mode;                    /* record autograd nodes (false under no_grad) */
 };
 
 /* Attribute access by name (names are the ones in ops.def; a wrong name is a bug and
@@ -134,7 +142,7 @@ typedef int (*td_meta_fn)(const struct td_op_ctx *c, struct td_meta *out, struct
  * owned tensor whose meta equals the planned one. Returns: 0 or a status (err filled). */
 typedef int (*td_cpu_fn)(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err);
 
-#define TD_OP(name, min_in, max_in, n_out, dtypes, flags, attrs, doc)                   \
+#define TD_OP(name, min_in, max_in, n_out, dtypes, flags, grad, attrs, doc)             \
     int meta_##name(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err); \
     int cpu_##name(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err);
 #include "ops.def"
@@ -162,6 +170,7 @@ struct td_node {
     uint64_t *outputs;         /* session ids chosen by the client */
     int nattrs;
     struct td_attr_arg *attrs;
+    bool no_grad;              /* run without recording autograd nodes (torch.no_grad) */
 };
 
 struct td_graph {
@@ -173,6 +182,8 @@ struct td_graph {
      * give a one-element tensor a huge logical shape (expand), so memory limits alone do not
      * bound how long a small request computes. See td_graph_plan. */
     uint64_t max_work;
+    /* The session's autograd state (td_autograd.h); NULL runs without autograd. */
+    struct td_ag_session *ag;
 };
 
 /* The id -> tensor table a graph reads and writes (the session's). The server implements it;
@@ -187,6 +198,10 @@ struct td_idtable_ops {
 struct td_graph_output {
     uint64_t id;
     struct td_meta meta;
+    /* Set by td_graph_run: the node left this output undefined (None, e.g. a tensor without
+     * .grad), so the id was not created; or the output requires grad. */
+    bool undefined;
+    bool requires_grad;
 };
 
 /* Validates the whole graph with the meta functions before anything is computed: op arity,

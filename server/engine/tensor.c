@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "td_autograd.h"
 #include "td_internal.h"
 
 /* ---------------------------------------------------------------------------------------
@@ -405,6 +406,8 @@ void td_tensor_release(struct td_tensor *t)
 {
     if (!t || atomic_fetch_sub(&t->refcount, 1) != 1)
         return;
+    if (t->ag)
+        td__ag_meta_free(t->ag);
     td_storage_release(t->storage);
     td_free(t);
 }

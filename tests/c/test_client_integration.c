@@ -516,6 +516,7 @@ static const struct sample_attr sample_attrs[] = {
     {"arange", "end", S_SCALAR_INT, {5, 0}, 1},
     {"linspace", "start", S_SCALAR_INT, {0, 0}, 1},
     {"linspace", "end", S_SCALAR_FLOAT, {1, 0}, 1},
+    {"backward", "nroots", S_INT, {1, 0}, 1},
     {NULL, "shape", S_INTS, {2, 3}, 2},     /* creation ops, expand, broadcast_to */
     {NULL, "dims", S_INTS, {0, 0}, 1},      /* flip */
     {NULL, "shifts", S_INTS, {1, 0}, 1},    /* roll */
@@ -653,6 +654,8 @@ static size_t build_sample(td_client *c, td_client_graph *g, const struct td_cli
     else if (strcmp(op->name, "where") == 0)
         in[0] = si->mask;
     size_t nout = op->num_outputs >= 0 ? (size_t)op->num_outputs : 2;
+    if (strcmp(op->name, "backward") == 0)
+        nout = 0;   /* one root, nothing to differentiate: accumulate into .grad */
     uint64_t out[4];
     if (nout > 4)
         fail_msg("op %s has %zu outputs", op->name, nout);

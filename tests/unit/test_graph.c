@@ -110,13 +110,13 @@ static void live(uint64_t id, struct td_tensor *t)
     ((struct td_node){TD_OP_##opname, (int)(sizeof(ins) / sizeof(uint64_t)), (uint64_t *)(ins), \
                       (int)(sizeof(outs) / sizeof(uint64_t)), (uint64_t *)(outs),         \
                       (int)(sizeof(ats) / sizeof(struct td_attr_arg)),                    \
-                      (struct td_attr_arg *)(ats)})
+                      (struct td_attr_arg *)(ats), false})
 
 static uint64_t no_ids[1];
 static struct td_attr_arg no_attrs[1];
 #define NODE0(opname, ins, outs) \
     ((struct td_node){TD_OP_##opname, (int)(sizeof(ins) / sizeof(uint64_t)), (uint64_t *)(ins), \
-                      (int)(sizeof(outs) / sizeof(uint64_t)), (uint64_t *)(outs), 0, no_attrs})
+                      (int)(sizeof(outs) / sizeof(uint64_t)), (uint64_t *)(outs), 0, no_attrs, false})
 
 static struct td_attr_arg shape_attr(int n, const int64_t *v)
 {
@@ -224,7 +224,7 @@ static void test_plan_and_run(void **state)
                               NODE0(mul, i2, o2)};
     nodes[0].ninputs = 0;
     uint64_t discard[] = {1};
-    struct td_graph g = {3, nodes, 1, discard, 0};
+    struct td_graph g = {3, nodes, 1, discard, 0, NULL};
 
     struct td_graph_output *outs = NULL;
     int nouts = 0;
@@ -258,7 +258,7 @@ static void test_plan_and_run(void **state)
 static void test_empty_graph(void **state)
 {
     (void)state;
-    struct td_graph g = {0, NULL, 0, NULL, 0};
+    struct td_graph g = {0, NULL, 0, NULL, 0, NULL};
     struct td_graph_output *outs = NULL;
     int nouts = -1;
     uint64_t bytes = 5;
@@ -275,7 +275,7 @@ static void test_unknown_id(void **state)
     live(10, mk(TD_FLOAT32, 1, S(3), NULL));
     uint64_t in[] = {10, 7}, out[] = {5};
     struct td_node nodes[] = {NODE0(add, in, out)};
-    struct td_graph g = {1, nodes, 0, NULL, 0};
+    struct td_graph g = {1, nodes, 0, NULL, 0, NULL};
     plan_fails(&g, TD_ENOTFOUND, "node 0 (add): unknown id 7");
 }
 
@@ -288,7 +288,7 @@ static void test_later_producer(void **state)
     struct td_node nodes[] = {NODE0(add, in, out), NODE(zeros, no_ids, out1, a),
                               NODE(ones, no_ids, out2, a)};
     nodes[1].ninputs = nodes[2].ninputs = 0;
-    struct td_graph g = {3, nodes, 0, NULL, 0};
+    struct td_graph g = {3, nodes, 0, NULL, 0, NULL};
     plan_fails(&g, TD_EINVAL, "node 0 (add): input 1 refers to id 7, which node 2 produces later");
 }
 
@@ -298,7 +298,7 @@ static void test_output_live(void **state)
     live(10, mk(TD_FLOAT32, 1, S(3), NULL));
     uint64_t in[] = {10}, out[] = {10};
     struct td_node nodes[] = {NODE0(neg, in, out)};
-    struct td_graph g = {1, nodes, 0, NULL, 0};
+    struct td_graph g = {1, nodes, 0, NULL, 0, NULL};
     plan_fails(&g, TD_EEXIST, "node 0 (neg): output id 10 is already live");
 }
 
@@ -309,7 +309,7 @@ static void test_output_twice(void **state)
     struct td_attr_arg a[] = {shape_attr(1, S(3))};
     struct td_node nodes[] = {NODE(ones, no_ids, o, a), NODE(zeros, no_ids, o, a)};
     nodes[0].ninputs = nodes[1].ninputs = 0;
-    struct td_graph g = {2, nodes, 0, NULL, 0};
+    struct td_graph g = {2, nodes, 0, NULL, 0, NULL};
     plan_fails(&g, TD_EEXIST, "node 1 (zeros): output id 4 is already produced by node 0 (ones)");
 }
 
@@ -320,15 +320,15 @@ static void test_shape_mismatch(void **state)
     live(11, mk(TD_FLOAT32, 1, S(4), NULL));
     uint64_t o0[] = {1}, o1[] = {2}, i0[] = {10}, i1[] = {1, 11};
     struct td_node nodes[] = {NODE0(exp, i0, o0), NODE0(add, i1, o1)};
-    struct td_graph g = {2, nodes, 0, NULL, 0};
+    struct td_graph g = {2, nodes, 0, NULL, 0, NULL};
     plan_fails(&g, TD_EINVAL, "node 1 (add): add: shapes [2,3] and [4] cannot broadcast");
     /* an arity error gets the same prefix */
     struct td_node n2[] = {NODE0(add, i0, o0)};
-    struct td_graph g2 = {1, n2, 0, NULL, 0};
+    struct td_graph g2 = {1, n2, 0, NULL, 0, NULL};
     plan_fails(&g2, TD_EINVAL, "node 0 (add): add: expects 2 inputs, got 1");
     struct td_node n3[] = {NODE0(add, i0, o0)};
     n3[0].op = (enum td_op)9999;
-    struct td_graph g3 = {1, n3, 0, NULL, 0};
+    struct td_graph g3 = {1, n3, 0, NULL, 0, NULL};
     plan_fails(&g3, TD_EINVAL, "node 0 (?): unknown op 9999");
 }
 
@@ -343,7 +343,7 @@ static void test_run_failure_rolls_back(void **state)
     struct td_node nodes[] = {NODE(ones, no_ids, o0, a0), NODE0(add, i1, o1),
                               NODE0(floor_divide, i2, o2)};
     nodes[0].ninputs = 0;
-    struct td_graph g = {3, nodes, 0, NULL, 0};
+    struct td_graph g = {3, nodes, 0, NULL, 0, NULL};
     struct td_graph_output *outs = NULL;
     int nouts = 0;
     uint64_t bytes = 0;
@@ -373,7 +373,7 @@ static void test_work_limit(void **state)
     uint64_t o0[] = {1}, o1[] = {2}, i0[] = {10}, i1[] = {1};
     struct td_attr_arg a0[] = {shape_attr(2, S(1 << 20, 1 << 20))};
     struct td_node nodes[] = {NODE(expand, i0, o0, a0), NODE0(sum, i1, o1)};
-    struct td_graph g = {2, nodes, 0, NULL, UINT64_C(1) << 36};
+    struct td_graph g = {2, nodes, 0, NULL, UINT64_C(1) << 36, NULL};
     plan_fails(&g, TD_ELIMIT,
                "node 1 (sum): the graph needs about 1.1e+12 element operations, more than this "
                "daemon's max_graph_work of 68719476736");
@@ -394,7 +394,7 @@ static void test_work_limit(void **state)
     live(11, mk(TD_FLOAT32, 2, S(64, 64), NULL));
     uint64_t i2[] = {11, 11}, o2[] = {3};
     struct td_node mm[] = {NODE0(matmul, i2, o2)};
-    struct td_graph gm = {1, mm, 0, NULL, 4096 * 3 + 4096 * 2};
+    struct td_graph gm = {1, mm, 0, NULL, 4096 * 3 + 4096 * 2, NULL};
     assert_int_equal(td_graph_plan(&gm, &tab_ops, &table, &outs, &nouts, &bytes, &err), 0);
     td_free(outs);
     gm.max_work -= 1;
@@ -411,7 +411,7 @@ static void test_run_failure_restores_rng(void **state)
     struct td_attr_arg a0[] = {shape_attr(1, S(8))};
     struct td_node nodes[] = {NODE(rand, no_ids, o0, a0), NODE0(floor_divide, i1, o1)};
     nodes[0].ninputs = 0;
-    struct td_graph g = {2, nodes, 0, NULL, 0};
+    struct td_graph g = {2, nodes, 0, NULL, 0, NULL};
     struct td_graph_output *outs = NULL;
     int nouts = 0;
     uint64_t bytes = 0;
@@ -433,7 +433,7 @@ static void test_put_failure_rolls_back(void **state)
     struct td_attr_arg a[] = {shape_attr(1, S(2))};
     struct td_node nodes[] = {NODE0(neg, in, o0), NODE(ones, no_ids, o1, a)};
     nodes[1].ninputs = 0;
-    struct td_graph g = {2, nodes, 0, NULL, 0};
+    struct td_graph g = {2, nodes, 0, NULL, 0, NULL};
     struct td_graph_output *outs = NULL;
     int nouts = 0;
     uint64_t bytes = 0;
@@ -453,7 +453,7 @@ static void test_discard(void **state)
     uint64_t o0[] = {1}, o1[] = {2}, i0[] = {10}, i1[] = {1};
     struct td_node nodes[] = {NODE0(sqrt, i0, o0), NODE0(neg, i1, o1)};
     uint64_t discard[] = {1, 10};
-    struct td_graph g = {2, nodes, 2, discard, 0};
+    struct td_graph g = {2, nodes, 2, discard, 0, NULL};
     struct td_graph_output *outs = NULL;
     int nouts = 0;
     uint64_t bytes = 0;
@@ -470,7 +470,7 @@ static void test_discard(void **state)
     uint64_t d2[] = {99};
     uint64_t i3[] = {2}, o3[] = {3};
     struct td_node n2[] = {NODE0(neg, i3, o3)};
-    struct td_graph g2 = {1, n2, 1, d2, 0};
+    struct td_graph g2 = {1, n2, 1, d2, 0, NULL};
     plan_fails(&g2, TD_ENOTFOUND, "discard: unknown id 99");
 }
 
@@ -483,7 +483,7 @@ static void test_random_and_views(void **state)
     struct td_attr_arg a1[] = {shape_attr(2, S(3, 2))};
     struct td_node nodes[] = {NODE(rand, no_ids, o0, a0), NODE(reshape, i1, o1, a1)};
     nodes[0].ninputs = 0;
-    struct td_graph g = {2, nodes, 0, NULL, 0};
+    struct td_graph g = {2, nodes, 0, NULL, 0, NULL};
     struct td_graph_output *outs = NULL;
     int nouts = 0;
     uint64_t bytes = 0;
@@ -512,7 +512,7 @@ static void test_graph_faults(void **state)
                               NODE0(mul, i2, o2)};
     nodes[0].ninputs = 0;
     uint64_t discard[] = {1};
-    struct td_graph g = {3, nodes, 1, discard, 0};
+    struct td_graph g = {3, nodes, 1, discard, 0, NULL};
     uint64_t blocks = td_alloc_live_blocks();
     int n;
     for (n = 1; n < 500; n++) {
