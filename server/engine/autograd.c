@@ -282,6 +282,11 @@ bool td_gb_ok(const struct td_gb *b)
     return b->err.status == 0;
 }
 
+bool td_gb_grad_mode(const struct td_gb *b)
+{
+    return b->grad_mode;
+}
+
 struct td_ag_session *td_gb_session(struct td_gb *b)
 {
     return b->s;
@@ -449,8 +454,11 @@ struct td_tensor *td_gb_binary(struct td_gb *b, enum td_op op, struct td_tensor 
 
 struct td_tensor *td_gb_scalar(struct td_gb *b, double v)
 {
-    struct td_attr_arg a[2] = {td_a_scalar_f("value", v), TD_A_BOOL("wrapped", true)};
-    return td_gb_op(b, TD_OP_scalar_tensor, 0, NULL, 2, a);
+    /* Held as float64 so that float64 formulas see v exactly (1/N, 2/(N-1)...); a wrapped
+     * number promotes as the default float dtype whatever its storage (td_result_type). */
+    struct td_attr_arg a[3] = {td_a_scalar_f("value", v), TD_A_BOOL("wrapped", true),
+                               TD_A_DTYPE("dtype", TD_FLOAT64)};
+    return td_gb_op(b, TD_OP_scalar_tensor, 0, NULL, 3, a);
 }
 
 struct td_tensor *td_gb_scale(struct td_gb *b, struct td_tensor *x, double v)

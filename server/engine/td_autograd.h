@@ -124,6 +124,9 @@ int td_gb_opn(struct td_gb *b, enum td_op op, int nin, struct td_tensor *const *
 /* Fails the scope with a message (formulas use it for unsupported cases). Returns NULL. */
 struct td_tensor *td_gb_fail(struct td_gb *b, int status, const char *fmt, ...) TD_PRINTF(3, 4);
 bool td_gb_ok(const struct td_gb *b);
+/* The scope records what it runs (create_graph, or a JVP under grad mode): formulas whose
+ * cheap form is exact only to first order pick their differentiable form then. */
+bool td_gb_grad_mode(const struct td_gb *b);
 /* Hands t (owned by the caller) to the scope, which releases it at the end. Returns t. */
 struct td_tensor *td_gb_adopt(struct td_gb *b, struct td_tensor *t);
 /* The session, account and generator the scope runs with (for formulas needing them). */

@@ -72,7 +72,7 @@ struct td_attr_value {
     struct td_scalar scalar;
 };
 
-#define TD_MAX_ATTRS 8
+#define TD_MAX_ATTRS 12   /* adam_step has 10 */
 
 struct td_attr_schema {
     const char *name;

@@ -517,6 +517,21 @@ static const struct sample_attr sample_attrs[] = {
     {"linspace", "start", S_SCALAR_INT, {0, 0}, 1},
     {"linspace", "end", S_SCALAR_FLOAT, {1, 0}, 1},
     {"backward", "nroots", S_INT, {1, 0}, 1},
+    {"im2col", "kernel_size", S_INTS, {1, 0}, 1},              /* on the [1,1,2,3] sample */
+    {"col2im", "kernel_size", S_INTS, {2, 1}, 2},              /* [2,3]: 1 channel, L = 3 */
+    {"col2im", "output_size", S_INTS, {4, 1}, 2},
+    {"max_pool2d", "kernel_size", S_INTS, {1, 0}, 1},
+    {"max_pool2d_backward", "input_size", S_INTS, {2, 3}, 2},
+    {"avg_pool2d", "kernel_size", S_INTS, {1, 0}, 1},
+    {"avg_pool2d_backward", "kernel_size", S_INTS, {1, 0}, 1},
+    {"avg_pool2d_backward", "input_size", S_INTS, {2, 3}, 2},
+    {"embedding_backward", "num_weights", S_INT, {2, 0}, 1},
+    {"layer_norm", "normalized_shape", S_INTS, {3, 0}, 1},
+    {"sgd_step", "nparams", S_INT, {1, 0}, 1},
+    {"sgd_step", "lr", S_INT, {1, 0}, 1},
+    {"adam_step", "nparams", S_INT, {1, 0}, 1},
+    {"adam_step", "lr", S_INT, {1, 0}, 1},
+    {"adam_step", "step", S_INT, {1, 0}, 1},
     {NULL, "shape", S_INTS, {2, 3}, 2},     /* creation ops, expand, broadcast_to */
     {NULL, "dims", S_INTS, {0, 0}, 1},      /* flip */
     {NULL, "shifts", S_INTS, {1, 0}, 1},    /* roll */
@@ -586,6 +601,8 @@ struct sample_inputs {
     uint64_t idx23;     /* int64 [2,3] of zeros */
     uint64_t idx2;      /* int64 [2] = {1, 0} */
     uint64_t mask;      /* bool [2,3] */
+    uint64_t x4;        /* float32 [1,1,2,3] (conv and pooling) */
+    uint64_t idx4;      /* int64 [1,1,2,3] of zeros (max_pool2d_backward) */
 };
 
 static void upload_samples(td_client *c, struct sample_inputs *si)
@@ -619,6 +636,12 @@ static void upload_samples(td_client *c, struct sample_inputs *si)
     CHECK_OK(c, td_client_put(c, si->idx23, TD_CLIENT_INT64, 2, s23, zeros, sizeof zeros));
     CHECK_OK(c, td_client_put(c, si->idx2, TD_CLIENT_INT64, 1, s2, idx2, sizeof idx2));
     CHECK_OK(c, td_client_put(c, si->mask, TD_CLIENT_BOOL, 2, s23, mask, sizeof mask));
+    const int64_t s4[4] = {1, 1, 2, 3};
+    const float f4[6] = {1, 2, 3, 4, 5, 6};
+    si->x4 = td_client_new_id(c);
+    si->idx4 = td_client_new_id(c);
+    CHECK_OK(c, td_client_put(c, si->x4, TD_CLIENT_FLOAT32, 4, s4, f4, sizeof f4));
+    CHECK_OK(c, td_client_put(c, si->idx4, TD_CLIENT_INT64, 4, s4, zeros, sizeof zeros));
 }
 
 static int pick_dtype(const struct td_client_op_info *op)
@@ -653,6 +676,20 @@ static size_t build_sample(td_client *c, td_client_graph *g, const struct td_cli
         in[1] = si->mask;
     else if (strcmp(op->name, "where") == 0)
         in[0] = si->mask;
+    else if (strcmp(op->name, "embedding") == 0)
+        in[1] = si->idx23;
+    else if (strcmp(op->name, "embedding_backward") == 0 || strcmp(op->name, "nll_loss") == 0)
+        in[1] = si->idx2;
+    if (dt == TD_CLIENT_FLOAT32 &&
+        (strcmp(op->name, "conv2d") == 0 || strcmp(op->name, "im2col") == 0 ||
+         strcmp(op->name, "max_pool2d") == 0 || strcmp(op->name, "avg_pool2d") == 0 ||
+         strcmp(op->name, "avg_pool2d_backward") == 0 ||
+         strcmp(op->name, "max_pool2d_backward") == 0)) {
+        for (size_t i = 0; i < nin; i++)
+            in[i] = si->x4;
+        if (strcmp(op->name, "max_pool2d_backward") == 0)
+            in[1] = si->idx4;
+    }
     size_t nout = op->num_outputs >= 0 ? (size_t)op->num_outputs : 2;
     if (strcmp(op->name, "backward") == 0)
         nout = 0;   /* one root, nothing to differentiate: accumulate into .grad */
@@ -712,7 +749,7 @@ static void test_plan_every_op(void **state)
     /* Planning created nothing: only the uploaded samples are live. */
     struct td_client_stats st;
     CHECK_OK(c, td_client_stats(c, &st));
-    assert_int_equal(st.session_tensors, 2 * TD_CLIENT_DTYPE_COUNT + 3);
+    assert_int_equal(st.session_tensors, 2 * TD_CLIENT_DTYPE_COUNT + 5);
     td_client_graph_free(g);
     td_client_ops_free(ops);
     td_client_close(c);

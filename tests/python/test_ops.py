@@ -17,6 +17,7 @@ import tensord as td
 from tensord.client import bf16_bits_to_f32, f32_to_bf16_bits
 
 import tdtest_daemon
+from op_specs_nn import NN_SPECS
 
 B, U8, I8, I16, I32, I64 = td.bool_, td.uint8, td.int8, td.int16, td.int32, td.int64
 F16, BF16, F32, F64, C64, C128 = (td.float16, td.bfloat16, td.float32, td.float64,
@@ -1208,6 +1209,7 @@ for _n, _t in SHAPE_TABLES.items():
 RANDOM_OPS = ("rand", "randn", "randint", "rand_like", "randn_like", "randint_like")
 for _n in RANDOM_OPS:
     SPECS[_n] = "random"
+SPECS.update(NN_SPECS)
 
 
 # ---- running cases ------------------------------------------------------------------------
@@ -1306,7 +1308,9 @@ def pytest_generate_tests(metafunc):
 # test_autograd.py covers each of them (and checks that it does).
 AUTOGRAD_OPS = {"detach", "alias", "requires_grad_", "grad", "set_grad", "backward",
                 "enter_dual_level", "exit_dual_level", "make_dual", "dual_primal",
-                "dual_tangent", "copy_"}
+                "dual_tangent", "copy_",
+                # In-place optimizer steps: tests/python/test_optim.py covers them.
+                "sgd_step", "adam_step"}
 
 
 def test_every_op_has_samples(client):
