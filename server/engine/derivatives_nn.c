@@ -126,6 +126,15 @@ const struct td_deriv td_deriv_linear = {0x3, 0, vjp_linear, jvp_linear};
 
 static const char *const win_names[] = {"dilation", "padding", "stride"};
 
+static struct td_tensor *permute(struct td_gb *b, struct td_tensor *x, int nd, const int64_t *d)
+{
+    struct td_attr_arg a = td_a_ints("dims", nd, d);
+    return td_gb_op(b, TD_OP_permute, 1, &x, 1, &a);
+}
+
+/* Both gradients run one matmul per group over all samples at once (the batch folded into
+ * the GEMM's long dimension), like the forward kernel: per-sample GEMMs on small images cost
+ * more in BLAS call overhead than in arithmetic. */
 static void vjp_conv2d(struct td_gb *b, struct td_vjp *v)
 {
     const struct td_op_ctx *c = v->c;
@@ -135,25 +144,31 @@ static void vjp_conv2d(struct td_gb *b, struct td_vjp *v)
     int64_t G = td_arg_int(c, "groups"), Og = O / G, Cg = C / G, K = Cg * kh * kw;
     int64_t L = om->shape[2] * om->shape[3];
     int64_t ks[2] = {kh, kw}, hw[2] = {H, W};
-    struct td_tensor *g = v->grad[0];
-    int64_t grs[4] = {N, G, Og, L};
-    struct td_tensor *gr = td_gb_reshape(b, g, 4, grs);
+    struct td_tensor *g = v->grad[0], *gt = NULL;
+    if (v->needs[0] || v->needs[1]) {
+        int64_t grs[4] = {N, G, Og, L}, perm[4] = {1, 2, 0, 3}, gts[3] = {G, Og, N * L};
+        gt = td_gb_reshape(b, permute(b, td_gb_reshape(b, g, 4, grs), 4, perm), 3, gts);
+    }
     if (v->needs[0]) {
-        int64_t wrs[3] = {G, Og, K}, crs[3] = {N, G * K, L};
-        struct td_tensor *wt = transpose(b, td_gb_reshape(b, IN(1), 3, wrs), 1, 2);
-        struct td_tensor *cols = td_gb_reshape(b, matmul(b, wt, gr), 3, crs);
+        int64_t wrs[3] = {G, Og, K}, c4[4] = {G, K, N, L}, perm[4] = {2, 0, 1, 3};
+        int64_t crs[3] = {N, G * K, L};
+        struct td_tensor *wt = transpose(b, td_gb_reshape(b, CONJ(IN(1)), 3, wrs), 1, 2);
+        struct td_tensor *colt = matmul(b, wt, gt); /* [G, K, N*L] */
+        struct td_tensor *cols =
+            td_gb_reshape(b, permute(b, td_gb_reshape(b, colt, 4, c4), 4, perm), 3, crs);
         struct td_attr_arg ex[2] = {td_a_ints("output_size", 2, hw),
                                     td_a_ints("kernel_size", 2, ks)};
         v->grad_in[0] = op_fwd(b, c, TD_OP_col2im, 1, &cols, win_names, 3, 2, ex);
     }
     if (v->needs[1]) {
         struct td_attr_arg ex[1] = {td_a_ints("kernel_size", 2, ks)};
-        struct td_tensor *x = IN(0);
+        struct td_tensor *x = CONJ(IN(0));
         struct td_tensor *cols = op_fwd(b, c, TD_OP_im2col, 1, &x, win_names, 3, 1, ex);
-        int64_t crs[4] = {N, G, K, L}, wsh[4] = {O, Cg, kh, kw}, d0 = 0;
-        struct td_tensor *ct = transpose(b, td_gb_reshape(b, cols, 4, crs), 2, 3);
-        struct td_tensor *gw = td_gb_sum(b, matmul(b, gr, ct), 1, &d0, false);
-        v->grad_in[1] = td_gb_reshape(b, gw, 4, wsh);
+        int64_t crs[4] = {N, G, K, L}, perm[4] = {1, 0, 3, 2}, cts[3] = {G, N * L, K};
+        int64_t wsh[4] = {O, Cg, kh, kw};
+        struct td_tensor *ct =
+            td_gb_reshape(b, permute(b, td_gb_reshape(b, cols, 4, crs), 4, perm), 3, cts);
+        v->grad_in[1] = td_gb_reshape(b, matmul(b, gt, ct), 4, wsh); /* [G, Og, K] */
     }
     if (v->needs[2]) {
         int64_t dims[3] = {0, 2, 3};

@@ -177,12 +177,22 @@ int cpu_full(const struct td_op_ctx *c, struct td_tensor **out, struct td_error 
 int meta_scalar_tensor(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
     const struct td_scalar *s = td_arg_scalar(c, "value");
+    bool wrapped = td_arg_bool(c, "wrapped");
     enum td_dtype dt = td_arg_has(c, "dtype") ? td_arg_dtype(c, "dtype") : td__scalar_dtype(s);
+    /* A wrapped Python number keeps double precision (as PyTorch's wrapped numbers do):
+     * float64 * 0.8 must see 0.8, not float32's 0.800000011920929. Promotion treats a
+     * wrapped number by category only, so its storage dtype changes no result dtype. */
+    if (wrapped && !td_arg_has(c, "dtype")) {
+        if (dt == TD_FLOAT32)
+            dt = TD_FLOAT64;
+        else if (dt == TD_COMPLEX64)
+            dt = TD_COMPLEX128;
+    }
     int rc = check_out_dtype(c, dt, err);
     if (rc)
         return rc;
     td__meta_set(out, dt, 0, NULL);
-    out->wrapped_number = td_arg_bool(c, "wrapped");
+    out->wrapped_number = wrapped;
     return 0;
 }
 

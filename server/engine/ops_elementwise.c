@@ -999,9 +999,34 @@ static int ew_cpu(const struct td_op_ctx *c, struct td_tensor **out, struct td_e
     if (!ok)
         return td_error_set(err, TD_EINVAL, "%s: dtype %s not supported", c->info->name,
                             td_dtype_name(x.cdt));
+    /* Mixed dtypes (a float32 tensor times a float64 Python number, a mask times a float):
+     * convert the odd operand to the computation dtype once, so the typed loop runs instead
+     * of the per-element generic one (about 40x slower). The conversion rounds exactly as
+     * the generic loop's per-element conversion does. */
+    struct td_tensor *conv[2] = {NULL, NULL};
+    if (c->ninputs == 2 && x.cat != CAT_TRUTH) {
+        struct ew_ctx probe = x;
+        probe.in_dt[0] = probe.in_dt[1] = x.cdt;
+        for (int k = 0; k < 2 && fast_loop(&probe); k++) {
+            struct td_tensor *in = c->inputs[k];
+            if (in->dtype == x.cdt)
+                continue;
+            struct td_meta m;
+            td_tensor_meta(in, &m);
+            m.dtype = x.cdt;
+            m.wrapped_number = false;
+            rc = td_tensor_new(&m, false, c->account, &conv[k], err);
+            if (!rc)
+                rc = td_tensor_copy(conv[k], in, err);
+            if (rc)
+                goto out;
+            ops[k + 1] = conv[k];
+            x.in_dt[k] = x.cdt;
+        }
+    }
     rc = td_iter_init(&it, c->ninputs + 1, ops, out[0]->ndim, out[0]->shape, err);
     if (rc)
-        return rc;
+        goto out;
     td_loop_fn fn = c->ninputs == 1 ? loop_unary : fast_loop(&x);
     if (!fn)
         fn = loop_binary;
@@ -1010,12 +1035,15 @@ static int ew_cpu(const struct td_op_ctx *c, struct td_tensor **out, struct td_e
         fn = x.cdt == TD_FLOAT32 ? loop_unary_f32 : loop_unary_f64;
     td_iter_run(&it, fn, &x);
     if (x.errflag == EW_DIV_ZERO)
-        return td_error_set(err, TD_EINVAL, "%s: integer division by zero", c->info->name);
-    if (x.errflag == EW_NEG_POW)
-        return td_error_set(err, TD_EINVAL,
-                            "%s: integers to negative integer powers are not allowed",
-                            c->info->name);
-    return 0;
+        rc = td_error_set(err, TD_EINVAL, "%s: integer division by zero", c->info->name);
+    else if (x.errflag == EW_NEG_POW)
+        rc = td_error_set(err, TD_EINVAL,
+                          "%s: integers to negative integer powers are not allowed",
+                          c->info->name);
+out:
+    td_tensor_release(conv[0]);
+    td_tensor_release(conv[1]);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------

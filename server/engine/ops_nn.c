@@ -191,6 +191,46 @@ static void fill_rows(char *dst, const char *v, int64_t rows, int64_t n, size_t 
         memcpy(dst + (size_t)r * rb, v, rb);
 }
 
+/* row[0..n) += *v for the compute dtypes (float32/float64/complex64/complex128). */
+static void add_bias_row(enum td_dtype dt, char *row, const char *v, int64_t n)
+{
+    switch (dt) {
+    case TD_FLOAT32: {
+        float bv, *r = (float *)(void *)row;
+        memcpy(&bv, v, sizeof bv);
+        for (int64_t i = 0; i < n; i++)
+            r[i] += bv;
+        break;
+    }
+    case TD_FLOAT64: {
+        double bv, *r = (double *)(void *)row;
+        memcpy(&bv, v, sizeof bv);
+        for (int64_t i = 0; i < n; i++)
+            r[i] += bv;
+        break;
+    }
+    default: {
+        /* complex: interleaved (re, im) pairs of the real type */
+        if (dt == TD_COMPLEX64) {
+            float bv[2], *r = (float *)(void *)row;
+            memcpy(bv, v, sizeof bv);
+            for (int64_t i = 0; i < n; i++) {
+                r[2 * i] += bv[0];
+                r[2 * i + 1] += bv[1];
+            }
+        } else {
+            double bv[2], *r = (double *)(void *)row;
+            memcpy(bv, v, sizeof bv);
+            for (int64_t i = 0; i < n; i++) {
+                r[2 * i] += bv[0];
+                r[2 * i + 1] += bv[1];
+            }
+        }
+        break;
+    }
+    }
+}
+
 /* ---------------------------------------------------------------------------------------
  * linear(x, w, [b]) = x @ w^T + b.
  */
@@ -312,18 +352,18 @@ static int win_init(const struct td_op_ctx *c, bool kattr, int64_t H, int64_t W,
     return 0;
 }
 
-/* im2col of one image: src [C, H, W] -> dst [C*kh*kw, Ho*Wo], zeros where the window reads
- * padding. Typed by element size (data movement only). */
+/* im2col of one image: src [C, H, W] -> dst [C*kh*kw, Ho*Wo] with rows ld elements apart,
+ * zeros where the window reads padding. Typed by element size (data movement only). */
 #define DEF_IM2COL(T, SUF)                                                                    \
-    static void im2col_##SUF(const T *src, T *dst, int64_t C, const struct win *g)            \
+    static void im2col_##SUF(const T *src, T *dst, int64_t C, const struct win *g,            \
+                             int64_t ld)                                                      \
     {                                                                                         \
         T zero;                                                                               \
         memset(&zero, 0, sizeof zero);                                                        \
-        int64_t L = g->Ho * g->Wo;                                                            \
         for (int64_t ch = 0; ch < C; ch++)                                                    \
             for (int64_t i = 0; i < g->kh; i++)                                               \
                 for (int64_t j = 0; j < g->kw; j++) {                                         \
-                    T *row = dst + ((ch * g->kh + i) * g->kw + j) * L;                        \
+                    T *row = dst + ((ch * g->kh + i) * g->kw + j) * ld;                       \
                     const T *plane = src + ch * g->H * g->W;                                  \
                     for (int64_t oh = 0; oh < g->Ho; oh++) {                                  \
                         int64_t ih = oh * g->sh - g->ph + i * g->dh;                          \
@@ -355,20 +395,21 @@ DEF_IM2COL(uint32_t, 4)
 DEF_IM2COL(uint64_t, 8)
 DEF_IM2COL(struct c16, 16)
 
-static void im2col_any(const void *src, void *dst, int64_t C, const struct win *g, size_t isz)
+static void im2col_any(const void *src, void *dst, int64_t C, const struct win *g, size_t isz,
+                       int64_t ld)
 {
     switch (isz) {
     case 2:
-        im2col_2(src, dst, C, g);
+        im2col_2(src, dst, C, g, ld);
         break;
     case 4:
-        im2col_4(src, dst, C, g);
+        im2col_4(src, dst, C, g, ld);
         break;
     case 8:
-        im2col_8(src, dst, C, g);
+        im2col_8(src, dst, C, g, ld);
         break;
     default:
-        im2col_16(src, dst, C, g);
+        im2col_16(src, dst, C, g, ld);
         break;
     }
 }
@@ -478,36 +519,72 @@ int cpu_conv2d(const struct td_op_ctx *c, struct td_tensor **out, struct td_erro
         goto out;
     if (N == 0 || O == 0 || L == 0)
         goto out;
-    if (!direct && K > 0) {
-        size_t n;
-        if (!td_mul_size((size_t)(K * G), (size_t)L, &n) || !td_mul_size(n, isz, &n) ||
-            !(col = td_malloc(n ? n : 1))) {
+    const char *xp = td_tensor_data(x), *wp = td_tensor_data(w);
+    char *op = td_tensor_data(o);
+    if (direct || K == 0) {
+        /* 1x1 stride-1 kernels read the image itself: one GEMM per sample and group. */
+        for (int64_t n = 0; n < N; n++) {
+            const char *xin = xp + (size_t)(n * C * HW) * isz;
+            char *on = op + (size_t)(n * O * L) * isz;
+            for (int64_t gi = 0; gi < G; gi++) {
+                char *og = on + (size_t)(gi * Og * L) * isz;
+                if (b)
+                    for (int64_t oc = 0; oc < Og; oc++)
+                        fill_rows(og + (size_t)(oc * L) * isz,
+                                  (const char *)td_tensor_data(b) +
+                                      (size_t)(gi * Og + oc) * isz,
+                                  L, 1, isz);
+                else if (K == 0)
+                    memset(og, 0, (size_t)(Og * L) * isz);
+                if (K == 0 || Og == 0)
+                    continue;
+                gemm(dt, false, false, Og, L, K, wp + (size_t)(gi * Og * K) * isz, K,
+                     xin + (size_t)(gi * Cg * HW) * isz, HW, b ? 1.0 : 0.0, og, L);
+            }
+        }
+        goto out;
+    }
+    /* Batches of nb samples share one GEMM per group: the columns of all nb images sit side
+     * by side ([G*K, nb*L]), so small images do not pay a BLAS call per sample. nb is bounded
+     * so the buffers stay near 8 Mi elements. */
+    int64_t per = G * K * L + Og * L, nb = per > 0 ? ((int64_t)1 << 23) / per : N;
+    if (nb < 1)
+        nb = 1;
+    if (nb > N)
+        nb = N;
+    rc = check_blas_dims("conv2d", Og, nb * L, K, err);
+    if (rc)
+        goto out;
+    {
+        size_t n1, n2;
+        if (!td_mul_size((size_t)(G * K), (size_t)(nb * L), &n1) ||
+            !td_mul_size((size_t)Og, (size_t)(nb * L), &n2) || !td_add_size(n1, n2, &n1) ||
+            !td_mul_size(n1, isz, &n1) || !(col = td_malloc(n1 ? n1 : 1))) {
             rc = td_error_set(err, TD_ENOMEM, "conv2d: no memory for the im2col buffer");
             goto out;
         }
     }
-    const char *xp = td_tensor_data(x), *wp = td_tensor_data(w);
-    char *op = td_tensor_data(o);
-    for (int64_t n = 0; n < N; n++) {
-        const char *xin = xp + (size_t)(n * C * HW) * isz;
-        char *on = op + (size_t)(n * O * L) * isz;
-        if (col)
-            im2col_any(xin, col, C, &g, isz);
+    char *res = col + (size_t)(G * K * nb * L) * isz;
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+        int64_t cnt = N - n0 < nb ? N - n0 : nb, ld = cnt * L;
+        for (int64_t k = 0; k < cnt; k++)
+            im2col_any(xp + (size_t)((n0 + k) * C * HW) * isz, col + (size_t)(k * L) * isz, C,
+                       &g, isz, ld);
         for (int64_t gi = 0; gi < G; gi++) {
-            char *og = on + (size_t)(gi * Og * L) * isz;
-            if (b)
-                for (int64_t oc = 0; oc < Og; oc++)
-                    fill_rows(og + (size_t)(oc * L) * isz,
-                              (const char *)td_tensor_data(b) + (size_t)(gi * Og + oc) * isz,
-                              L, 1, isz);
-            else if (K == 0)
-                memset(og, 0, (size_t)(Og * L) * isz);
-            if (K == 0 || Og == 0)
+            if (Og == 0)
                 continue;
-            const char *src = col ? col + (size_t)(gi * K * L) * isz
-                                  : xin + (size_t)(gi * Cg * HW) * isz;
-            gemm(dt, false, false, Og, L, K, wp + (size_t)(gi * Og * K) * isz, K, src, L,
-                 b ? 1.0 : 0.0, og, L);
+            gemm(dt, false, false, Og, ld, K, wp + (size_t)(gi * Og * K) * isz, K,
+                 col + (size_t)(gi * K * ld) * isz, ld, 0.0, res, ld);
+            /* res [Og, cnt*L] -> out[n0+k, gi*Og + oc, :], plus the bias. */
+            for (int64_t k = 0; k < cnt; k++)
+                for (int64_t oc = 0; oc < Og; oc++) {
+                    char *dst = op + (size_t)(((n0 + k) * O + gi * Og + oc) * L) * isz;
+                    const char *src = res + (size_t)(oc * ld + k * L) * isz;
+                    memcpy(dst, src, (size_t)L * isz);
+                    if (b)
+                        add_bias_row(dt, dst, (const char *)td_tensor_data(b) +
+                                                  (size_t)(gi * Og + oc) * isz, L);
+                }
         }
     }
 out:
@@ -566,7 +643,7 @@ int cpu_im2col(const struct td_op_ctx *c, struct td_tensor **out, struct td_erro
     char *op = td_tensor_data(out[0]);
     for (int64_t n = 0; n < N && out_img > 0; n++)
         im2col_any(xp + (size_t)(n * in_img) * isz, op + (size_t)(n * out_img) * isz, C, &g,
-                   isz);
+                   isz, g.Ho * g.Wo);
     td_tensor_release(x);
     return 0;
 }

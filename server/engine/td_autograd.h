@@ -67,8 +67,11 @@ struct td_vjp {
 };
 
 /* What a JVP sees. tangent_in[i] is input i's tangent (zeros when it has none) for inputs of
- * a floating or complex dtype, NULL for others. primal_* are the op's inputs and outputs
- * without autograd state. The JVP writes tangent_out[k] for every floating or complex
+ * a floating or complex dtype, NULL for others. primal_in are the op's inputs (with their
+ * reverse-mode history); primal_out are its outputs BEFORE the engine links them to their
+ * node, so a tangent built from primal_out cannot be differentiated back to the inputs.
+ * Formulas that need the output in a differentiable tangent (forward-over-reverse,
+ * td_gb_grad_mode true) recompute it from primal_in. The JVP writes tangent_out[k] for every floating or complex
  * output (NULL = zero); the engine casts it to the output's dtype (real part for a real
  * output) and broadcasts it to the output's shape. */
 struct td_jvp {

@@ -450,6 +450,48 @@ struct copy_ctx {
     enum td_dtype ddt, sdt;
 };
 
+/* Typed conversions for the pairs training and mixed-dtype arithmetic hit (masks to floats,
+ * float32 <-> float64, integer indices to floats); C conversions, which is what td__convert
+ * does for these pairs too. */
+#define CONV_LOOP(NAME, S, D, EXPR)                                                         \
+    static void NAME(char *d, const char *s, int64_t ds, int64_t ss, int64_t n)             \
+    {                                                                                       \
+        for (int64_t i = 0; i < n; i++, d += ds, s += ss) {                                 \
+            S v;                                                                            \
+            memcpy(&v, s, sizeof v);                                                        \
+            D r = (D)(EXPR);                                                                \
+            memcpy(d, &r, sizeof r);                                                        \
+        }                                                                                   \
+    }
+CONV_LOOP(conv_b_f32, uint8_t, float, v != 0)
+CONV_LOOP(conv_b_f64, uint8_t, double, v != 0)
+CONV_LOOP(conv_f32_f64, float, double, v)
+CONV_LOOP(conv_f64_f32, double, float, v)
+CONV_LOOP(conv_i64_f32, int64_t, float, v)
+CONV_LOOP(conv_i64_f64, int64_t, double, v)
+CONV_LOOP(conv_i32_f32, int32_t, float, v)
+CONV_LOOP(conv_i32_i64, int32_t, int64_t, v)
+#undef CONV_LOOP
+
+typedef void (*conv_fn)(char *d, const char *s, int64_t ds, int64_t ss, int64_t n);
+
+static conv_fn typed_conversion(enum td_dtype dst, enum td_dtype src)
+{
+    static const struct {
+        enum td_dtype s, d;
+        conv_fn f;
+    } tab[] = {
+        {TD_BOOL, TD_FLOAT32, conv_b_f32},      {TD_BOOL, TD_FLOAT64, conv_b_f64},
+        {TD_FLOAT32, TD_FLOAT64, conv_f32_f64}, {TD_FLOAT64, TD_FLOAT32, conv_f64_f32},
+        {TD_INT64, TD_FLOAT32, conv_i64_f32},   {TD_INT64, TD_FLOAT64, conv_i64_f64},
+        {TD_INT32, TD_FLOAT32, conv_i32_f32},   {TD_INT32, TD_INT64, conv_i32_i64},
+    };
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (tab[i].s == src && tab[i].d == dst)
+            return tab[i].f;
+    return NULL;
+}
+
 static void copy_loop(char **data, const int64_t *strides, int64_t n, void *ctx)
 {
     const struct copy_ctx *cc = ctx;
@@ -457,8 +499,17 @@ static void copy_loop(char **data, const int64_t *strides, int64_t n, void *ctx)
     const char *s = data[1];
     if (cc->ddt == cc->sdt) {
         size_t sz = td_dtype_size(cc->ddt);
+        if (strides[0] == (int64_t)sz && strides[1] == (int64_t)sz) {
+            memcpy(d, s, sz * (size_t)n);
+            return;
+        }
         for (int64_t i = 0; i < n; i++, d += strides[0], s += strides[1])
             memcpy(d, s, sz);
+        return;
+    }
+    conv_fn f = typed_conversion(cc->ddt, cc->sdt);
+    if (f) {
+        f(d, s, strides[0], strides[1], n);
         return;
     }
     for (int64_t i = 0; i < n; i++, d += strides[0], s += strides[1])

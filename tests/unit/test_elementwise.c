@@ -718,10 +718,19 @@ static void test_fill_ops(void **state)
                                 a_dtype("dtype", TD_FLOAT64)};
     expect(call(TD_OP_full, 0, NULL, 3, fd, NULL), TD_FLOAT64, 1, S(1), V(3), 0);
 
-    struct td_attr_arg st[2] = {a_sfloat("value", 2.5), a_bool("wrapped", true)};
+    /* A wrapped Python float keeps double precision (promotion looks only at its
+     * category): float64 * 0.8 must be exactly 0.8 (regression: it was stored as float32). */
+    struct td_attr_arg st[2] = {a_sfloat("value", 0.8), a_bool("wrapped", true)};
     struct td_tensor *s = call(TD_OP_scalar_tensor, 0, NULL, 2, st, NULL);
     assert_true(s->wrapped_number);
-    expect(s, TD_FLOAT32, 0, NULL, V(2.5), 0);
+    struct td_tensor *one64 = mk(TD_FLOAT64, 1, S(1), V(1));
+    struct td_tensor *one32 = mk(TD_FLOAT32, 1, S(1), V(1));
+    struct td_tensor *pair64[2] = {one64, s}, *pair32[2] = {one32, s};
+    expect(call(TD_OP_mul, 2, pair64, 0, NULL, NULL), TD_FLOAT64, 1, S(1), V(0.8), 0);
+    expect(call(TD_OP_mul, 2, pair32, 0, NULL, NULL), TD_FLOAT32, 1, S(1), V((float)0.8), 0);
+    td_tensor_release(one64);
+    td_tensor_release(one32);
+    expect(s, TD_FLOAT64, 0, NULL, V(0.8), 0);
     struct td_attr_arg st2[2] = {a_sint("value", -3), a_dtype("dtype", TD_INT16)};
     s = call(TD_OP_scalar_tensor, 0, NULL, 2, st2, NULL);
     assert_false(s->wrapped_number);

@@ -36,6 +36,14 @@ Asynchronous execution (like CUDA's kernel launches):
   ops re-sent this way draw new numbers: the failed Run advanced the session generator.)
 - Tensors freed by garbage collection are freed in the daemon after their Run (queued
   ones through the Run's discard list).
+
+Autograd (torch-like; the graph lives in the daemon): ``requires_grad``, ``.backward()``,
+``.grad``, ``.grad_fn``, ``.detach()``, ``td.no_grad()``/``td.enable_grad()``/
+``td.set_grad_enabled()`` (per thread; nodes sent with grad mode off carry no_grad),
+``td.autograd.grad/backward``, ``td.autograd.forward_ad`` and the functional transforms in
+``td.func`` (grad, vjp, jvp, jacrev, jacfwd, hessian). Ops stay asynchronous: the client
+keeps requires_grad locally; backward is one more queued op. Reading ``.grad`` (None or
+not) and ``grad(..., allow_unused=True)`` wait for the daemon's answer.
 """
 from . import dtypes as _dtypes
 from .dtypes import (DType, to_dtype, bool_, uint8, int8, int16, int32, int64, float16,
@@ -51,6 +59,10 @@ from .ops import (op, tensor, asarray, from_numpy, zeros, ones, empty, full, sca
                   empty_like, full_like, rand_like, randn_like, randint_like, reshape, view,
                   permute, expand, split, gather, scatter, index_select, cast, clip, flip,
                   numel)
+
+from .autograd.grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from . import autograd
+from . import func
 
 __version__ = "0.1.0"
 
@@ -77,3 +89,7 @@ def __getattr__(name):
     raise AttributeError("module 'tensord' has no attribute %r%s" % (
         name, "" if default_client(required=False) is not None
         else " (connect() first to load the daemon's ops)"))
+
+# ---- td.nn, td.optim, td.save/td.load (tensord/nn, tensord/optim, serialization.py) ----
+from . import nn, optim  # noqa: E402
+from .serialization import save, load  # noqa: E402

@@ -31,7 +31,8 @@ from ._progress import Progress
 from ._wire import TensordError
 from . import tensord_pb2 as pb
 
-__all__ = ["Client", "connect", "default_client", "set_default_client", "OpSchema"]
+__all__ = ["Client", "connect", "default_client", "set_default_client", "OpSchema",
+           "is_grad_enabled"]
 
 CLIENT_NAME = "tensord-python/0.1.0"
 START_TIMEOUT = 20.0
@@ -42,6 +43,22 @@ DEFAULT_BATCH = 64
 
 _default = None
 _default_lock = threading.Lock()
+
+# Grad mode (torch.is_grad_enabled): per thread, on by default. Every node queued while it
+# is off carries no_grad, so the daemon records no autograd history for it.
+_grad_tls = threading.local()
+
+
+def is_grad_enabled():
+    """Returns: whether grad mode is on in this thread (see tensord.no_grad)."""
+    return getattr(_grad_tls, "enabled", True)
+
+
+def _set_grad_enabled(mode):
+    """Sets this thread's grad mode. Returns: the previous mode."""
+    prev = getattr(_grad_tls, "enabled", True)
+    _grad_tls.enabled = bool(mode)
+    return prev
 
 
 def default_client(required=True):
@@ -231,6 +248,7 @@ class OpSchema:
         self.dtypes = tuple(_dt.from_code(d) for d in m.dtypes)
         self.flags = tuple(m.flags)
         self.doc = m.doc
+        self.differentiable = bool(getattr(m, "differentiable", False))
 
     def __repr__(self):
         return "OpSchema(%s, inputs=%d..%d, outputs=%d, attrs=[%s], flags=%s)" % (
@@ -369,7 +387,7 @@ class _Run:
     """
 
     __slots__ = ("segs", "call", "done", "error", "metas", "redirect", "frees", "dropped",
-                 "put")
+                 "put", "rg", "undef", "inputs", "epoch")
 
     def __init__(self, put=False):
         self.segs = []
@@ -381,6 +399,16 @@ class _Run:
         self.frees = []
         self.dropped = []
         self.put = put
+        self.rg = None          # ids of outputs that require grad (from the reply)
+        self.undef = None       # ids of outputs the op left undefined (None); not created
+        self.inputs = None      # ids its nodes read (a batch that may be re-sent)
+        self.epoch = 0          # the client's re-send count when it was sent
+
+    def settled(self):
+        """Returns: whether this Run and any re-send of its segments have their replies."""
+        if not self.done:
+            return False
+        return self.redirect is None or all(r.settled() for r in set(self.redirect.values()))
 
     def final(self, tid):
         """Returns: the _Run that decides output `tid` (following re-sent segments)."""
@@ -397,6 +425,10 @@ def _copy_error(err):
 
 
 _WRAPPED = pb.Attr(name="wrapped", b=True)
+_NO_GRAD = (False, True)
+# Ops whose outputs may require grad whatever the local rule says (the .grad or tangent of
+# a create_graph backward): their state is read from the reply.
+_GRAD_STATE_OPS = frozenset(("grad", "dual_tangent"))
 Tensor = None       # tensord.tensor.Tensor, set when that module is imported (no cycle)
 
 
@@ -405,6 +437,9 @@ class Graph:
 
     Uploads made through input() are sent at once (pipelined) and freed after the Run.
     run() queues the graph like any eager op and returns pending Tensors at once.
+    Nodes added while grad mode is off carry no_grad. The graph also guesses which outputs
+    require grad (see _out_grad_state) so that ops stay asynchronous; the Run's reply is
+    authoritative and replaces the guess once read.
     """
 
     def __init__(self, client):
@@ -412,6 +447,8 @@ class Graph:
         self.nodes = []
         self.discard = []
         self.uploaded = []
+        self._rg = {}           # id -> (requires_grad guess, exact); absent: (False, True)
+        self._fn = {}           # id -> name of the op that made it (its grad_fn)
 
     def input(self, x, wrapped=True):
         """Returns: a session id for x (a Tensor of this client, a number, or array data).
@@ -422,13 +459,17 @@ class Graph:
                 raise ValueError("tensor belongs to a different tensord connection")
             if c._failed:
                 c._check_input(x._id)
+            st = x._rg_state()
+            if st != _NO_GRAD:
+                self._rg[x._id] = st
             return x._id
         if is_scalar(x):
             sid = c._new_id()
             attrs = [pb.Attr(name="value", scalar=encode_scalar(x))]
             if wrapped:
                 attrs.append(_WRAPPED)
-            self.nodes.append(pb.Node(op="scalar_tensor", outputs=[sid], attrs=attrs))
+            self.nodes.append(pb.Node(op="scalar_tensor", outputs=[sid], attrs=attrs,
+                                      no_grad=not is_grad_enabled()))
             self.discard.append(sid)
             return sid
         arr = infer_numpy(x)
@@ -440,11 +481,43 @@ class Graph:
     def add(self, op, inputs, attrs=(), noutputs=1, temporary=False):
         """Adds a node; inputs are ids, attrs pb.Attr messages. Returns: its output ids."""
         outs = [self.client._new_id() for _ in range(noutputs)]
-        self.nodes.append(pb.Node(op=op, inputs=list(inputs), outputs=outs,
-                                  attrs=list(attrs)))
+        attrs = list(attrs)
+        grad_on = is_grad_enabled()
+        self.nodes.append(pb.Node(op=op, inputs=list(inputs), outputs=outs, attrs=attrs,
+                                  no_grad=not grad_on))
+        st = self._out_grad_state(op, inputs, attrs, grad_on, noutputs)
+        if st != _NO_GRAD:
+            for o in outs:
+                self._rg[o] = st
+                self._fn[o] = op
         if temporary:
             self.discard.extend(outs)
         return outs
+
+    def _out_grad_state(self, op, inputs, attrs, grad_on, noutputs):
+        """The local requires_grad rule for op's outputs: grad mode on, some input requires
+        grad, the op is differentiable and the output dtype is floating or complex.
+        Returns: (guess, exact); a guess that is not exact is settled by the reply."""
+        if op == "backward":
+            cg = any(a.name == "create_graph" and a.b for a in attrs)
+            return (True, False) if cg else _NO_GRAD
+        if op in _GRAD_STATE_OPS:
+            return (False, False)
+        if not grad_on:
+            return _NO_GRAD
+        states = [self._rg.get(i, _NO_GRAD) for i in inputs]
+        exact = all(e for _, e in states)
+        if not any(g for g, _ in states):
+            return (False, exact)
+        sch = self.client.schema().get(op)
+        if sch is None or not sch.differentiable:
+            return _NO_GRAD
+        for a in attrs:
+            if a.name == "dtype" and a.WhichOneof("value") == "dtype" and \
+                    _dt.from_code(a.dtype).kind not in "fc":
+                return _NO_GRAD
+        # Several outputs (values and indices) may have different dtypes: ask the reply.
+        return (True, exact and noutputs == 1)
 
     def run(self):
         """Queues the Run without waiting. Returns: pending Tensors of the outputs not
@@ -456,10 +529,22 @@ class Graph:
         else:
             outs = [o for n in self.nodes for o in n.outputs]
         seg = _Segment(self.nodes, self.discard, self.uploaded, outs)
+        stateful = c._stateful_ops()
         with c._conn.lock:
             rec = c._enqueue(seg)
             tensors = [Tensor._pending(c, o, rec) for o in outs]
-            c._after_enqueue()
+            if stateful and any(n.op in stateful for n in self.nodes):
+                # A stateful op (backward, copy_, requires_grad_...) ends its batch: were a
+                # later op of the batch to fail, the re-sent ops would apply it twice.
+                c._flush()
+            else:
+                c._after_enqueue()
+        if self._rg:
+            for t in tensors:
+                st = self._rg.get(t._id)
+                if st is not None:
+                    t._requires_grad, t._rg_exact = st
+                    t._grad_fn = self._fn.get(t._id)
         return tensors
 
 
@@ -493,7 +578,15 @@ class Client:
         self._closed = False
         self._ids = itertools.count(1)
         self._free_queue = collections.deque()
+        # Frees wait while a batch that reads the id is in flight: if that batch fails it is
+        # re-sent, and the re-sent ops must still find their inputs.
+        self._inflight = []           # sent batches of several segments, not settled
+        self._held = []               # (id, batch) frees waiting for that batch
+        # Failed batches whose ops were re-sent so far: a Run sent before a re-send may
+        # have named ids the failed batch would have made (NOT_FOUND); it is re-sent too.
+        self._resend_epoch = 0
         self._schema = None
+        self._stateful = None
         # Asynchronous execution state (see the package doc).
         self._batch = int(batch)
         self._q_rec = None            # the _Run being filled (not sent yet)
@@ -536,6 +629,8 @@ class Client:
         if not self._closed:
             self._closed = True
             self._free_queue.clear()
+            self._held = []
+            self._inflight = []
             self._q_rec = None
             self._q_nodes = []
             self._q_discard = []
@@ -587,21 +682,44 @@ class Client:
         r = rec.final(tid)
         if not r.done:
             r.frees.append(tid)
+        elif r.undef and tid in r.undef:
+            pass                      # never created in the daemon
         elif r.error is None or r.put:
             self._free_queue.append(tid)
         if tid in self._failed:
             self._dead.append(tid)
 
     def _flush_frees(self):
-        if not self._free_queue or self._resending:
+        # Frees never overtake the queued batch (it may read them) and wait for in-flight
+        # batches that read them (see _held).
+        if self._resending or self._q_rec is not None:
             return
+        if not self._free_queue and not self._held:
+            return
+        if self._inflight:
+            self._inflight = [r for r in self._inflight if not r.settled()]
         ids = []
+        if self._held:
+            keep = []
+            for tid, r in self._held:
+                if r.settled():
+                    ids.append(tid)
+                else:
+                    keep.append((tid, r))
+            self._held = keep
         q = self._free_queue
+        inflight = self._inflight
         while q:
             try:
-                ids.append(q.popleft())
+                tid = q.popleft()
             except IndexError:
                 break
+            for r in inflight:
+                if tid in r.inputs:
+                    self._held.append((tid, r))
+                    break
+            else:
+                ids.append(tid)
         if ids:
             self._conn.send(_wire.FREE, pb.FreeRequest(ids=ids))
 
@@ -662,8 +780,12 @@ class Client:
         self._q_rec = None            # from here releases of its outputs go to rec.frees
         nodes, discard = self._q_nodes, self._q_discard
         self._q_nodes, self._q_discard = [], []
+        rec.epoch = self._resend_epoch
         rec.call = self._conn.send(_wire.RUN, pb.RunRequest(nodes=nodes, discard=discard),
                                    on_reply=functools.partial(self._on_run, rec))
+        if len(rec.segs) > 1:
+            rec.inputs = frozenset(i for n in nodes for i in n.inputs)
+            self._inflight.append(rec)
         if self._conn.outstanding > 1:
             self._conn.read_available()
         self._flush_frees()
@@ -671,23 +793,32 @@ class Client:
     def _on_run(self, rec, p):
         # A Run's reply (inside the reader: no sending, no waiting here).
         if p.error is None:
-            rec.metas = {o.id: o.meta for o in p.reply.outputs}
+            outs = p.reply.outputs
+            rec.metas = {o.id: o.meta for o in outs}
+            rec.rg = frozenset(o.id for o in outs if o.requires_grad)
+            rec.undef = frozenset(o.id for o in outs if o.undefined)
             if self._failed:
                 for seg in rec.segs:
                     for u in seg.uploaded:
                         self._failed.pop(u, None)
             rec.segs = None
             self._succeeded(rec)
-        elif len(rec.segs) == 1:
+        elif len(rec.segs) == 1 and not (p.error.code_value == 5 and
+                                         rec.epoch < self._resend_epoch):
             self._fail_segment(rec, rec.segs[0], p.error)
         else:
             # The daemon undid the whole batch: re-send its segments one by one (from
             # _after_read, before any later request) so each op gets its own outcome.
+            # (A one-op Run that missed an id of a batch re-sent after it was sent goes
+            # again too: nothing ran, the daemon refused it while planning.)
+            self._resend_epoch += 1
             self._resend.append(rec)
 
     def _succeeded(self, rec):
         rec.done = True
         frees, rec.frees = rec.frees, []
+        if rec.undef:
+            frees = [f for f in frees if f not in rec.undef]
         self._free_queue.extend(frees)
 
     def _input_failure(self, seg):
@@ -753,6 +884,7 @@ class Client:
                     if err is not None:
                         self._fail_segment(sub, seg, err)
                         continue
+                    sub.epoch = self._resend_epoch
                     sub.call = self._conn.send(
                         _wire.RUN, pb.RunRequest(nodes=seg.nodes, discard=seg.discard),
                         on_reply=functools.partial(self._on_run, sub))
@@ -800,7 +932,24 @@ class Client:
                     raise _wire.Internal(13, "the daemon's Run reply has no output %d"
                                          % t._id)
                 t._set_meta(meta)
+            if r.rg is not None:
+                t._settle_grad_state(t._id in r.rg)
             t._rec = None
+
+    def _resolve_defined(self, t):
+        """Waits for t's Run reply (raising its op's error). Returns: False when the op
+        left t undefined (None in PyTorch terms); t then names no daemon tensor."""
+        with self._conn.lock:
+            rec = t._rec
+            if rec is None:
+                return bool(t._id)
+            tid = t._id
+            self._resolve(t)
+            r = rec.final(tid)
+            if r.undef and tid in r.undef:
+                t._id = 0
+                return False
+            return True
 
     def _prune(self):
         # Failed ids that were released can be forgotten once nothing is in flight.
@@ -946,6 +1095,17 @@ class Client:
             reply, _ = self._call(_wire.LIST_OPS, pb.ListOpsRequest())
             self._schema = {m.name: OpSchema(m) for m in reply.ops}
         return self._schema
+
+    def _stateful_ops(self):
+        """Returns: the names of the ops flagged stateful (empty before the schema was
+        fetched: no such op can have been queued yet)."""
+        st = self._stateful
+        if st is None:
+            if self._schema is None:
+                return frozenset()
+            st = self._stateful = frozenset(
+                n for n, sc in self._schema.items() if "stateful" in sc.flags)
+        return st
 
     def op_schema(self, name):
         s = self.schema().get(name)

@@ -88,23 +88,52 @@ def make_op_function(name):
 
 
 # ---- creation ----------------------------------------------------------------------------
-def tensor(data, dtype=None, *, client=None):
+def _leaf(t, requires_grad, dtype=None):
+    """Marks a new tensor as a leaf requiring grad when asked. dtype: the tensor's dtype
+    when the caller knows it (else the check waits for the meta). Returns: t."""
+    if requires_grad:
+        if t._dtype is None and dtype is not None:
+            d = _dt.to_dtype(dtype)
+            if d.kind not in "fc":
+                raise RuntimeError("only Tensors of floating point and complex dtype can "
+                                   "require gradients (got %s)" % d.name)
+        elif t._dtype is None:
+            t._meta()
+        t.requires_grad_(True)
+    return t
+
+
+def _scalar_dtype(*values):
+    # The dtype creation ops infer from Python scalars (float32 for any float, like torch).
+    kinds = [type(v) for v in values if v is not None]
+    if any(k is complex for k in kinds):
+        return _dt.complex64
+    if any(isinstance(v, float) or (isinstance(v, np.floating)) for v in values):
+        return _dt.float32
+    return None
+
+
+def tensor(data, dtype=None, *, client=None, requires_grad=False):
     """A new tensor in the daemon from data: a NumPy array (keeps its dtype), nested lists
     or a scalar (float -> float32, int -> int64, bool, complex -> complex64, like
-    torch.tensor), or a Tensor (copied). dtype converts; bfloat16 uploads float32 and casts
-    in the daemon."""
+    torch.tensor), or a Tensor (copied, without autograd history). dtype converts; bfloat16
+    uploads float32 and casts in the daemon. requires_grad makes it a leaf that requires
+    grad."""
     if isinstance(data, Tensor):
-        t = data if dtype is None else data.to(dtype)
-        return t.clone() if t is data else t
+        from .autograd.grad_mode import no_grad
+        with no_grad():
+            t = data if dtype is None else data.to(dtype)
+            t = t.clone() if t is data else t
+        return _leaf(t, requires_grad, dtype)
     c = client or _client.default_client()
-    return c.upload(data, dtype)
+    return _leaf(c.upload(data, dtype), requires_grad)
 
 
-def asarray(data, dtype=None, *, client=None):
+def asarray(data, dtype=None, *, client=None, requires_grad=False):
     """Like tensor(), but a Tensor of the requested dtype is returned as is."""
     if isinstance(data, Tensor):
         return data if dtype is None else data.to(dtype)
-    return tensor(data, dtype, client=client)
+    return tensor(data, dtype, client=client, requires_grad=requires_grad)
 
 
 def from_numpy(arr, *, client=None):
@@ -112,59 +141,68 @@ def from_numpy(arr, *, client=None):
     return tensor(np.asarray(arr), client=client)
 
 
-def _creation(name, shape, dtype, client, **attrs):
+def _creation(name, shape, dtype, client, requires_grad=False, default=_dt.float32,
+              **attrs):
     c = client or _client.default_client()
-    return op(name, client=c, shape=list(_norm_shape(shape)),
-              dtype=None if dtype is None else _dt.to_dtype(dtype), **attrs)
+    t = op(name, client=c, shape=list(_norm_shape(shape)),
+           dtype=None if dtype is None else _dt.to_dtype(dtype), **attrs)
+    return _leaf(t, requires_grad, default if dtype is None else dtype)
 
 
-def zeros(*shape, dtype=None, client=None):
-    return _creation("zeros", shape, dtype, client)
+def zeros(*shape, dtype=None, client=None, requires_grad=False):
+    return _creation("zeros", shape, dtype, client, requires_grad)
 
 
-def ones(*shape, dtype=None, client=None):
-    return _creation("ones", shape, dtype, client)
+def ones(*shape, dtype=None, client=None, requires_grad=False):
+    return _creation("ones", shape, dtype, client, requires_grad)
 
 
-def empty(*shape, dtype=None, client=None):
-    return _creation("empty", shape, dtype, client)
+def empty(*shape, dtype=None, client=None, requires_grad=False):
+    return _creation("empty", shape, dtype, client, requires_grad)
 
 
-def full(shape, fill_value, dtype=None, *, client=None):
+def full(shape, fill_value, dtype=None, *, client=None, requires_grad=False):
     if hasattr(shape, "__index__"):
         shape = (shape,)
-    return _creation("full", (tuple(shape),), dtype, client, fill_value=fill_value)
+    return _creation("full", (tuple(shape),), dtype, client, requires_grad,
+                     _scalar_dtype(fill_value), fill_value=fill_value)
 
 
-def scalar_tensor(value, dtype=None, *, client=None):
+def scalar_tensor(value, dtype=None, *, client=None, requires_grad=False):
     c = client or _client.default_client()
-    return op("scalar_tensor", client=c, value=value, dtype=dtype)
+    return _leaf(op("scalar_tensor", client=c, value=value, dtype=dtype), requires_grad,
+                 dtype if dtype is not None else _scalar_dtype(value))
 
 
-def arange(start, end=None, step=None, *, dtype=None, client=None):
+def arange(start, end=None, step=None, *, dtype=None, client=None, requires_grad=False):
     """arange(end) or arange(start, end[, step]); dtype inferred like torch.arange."""
     c = client or _client.default_client()
     if end is None:
         start, end = None, start
-    return op("arange", client=c, start=start, end=end, step=step, dtype=dtype)
+    t = op("arange", client=c, start=start, end=end, step=step, dtype=dtype)
+    return _leaf(t, requires_grad,
+                 dtype if dtype is not None else _scalar_dtype(start, end, step))
 
 
-def linspace(start, end, steps, *, dtype=None, client=None):
+def linspace(start, end, steps, *, dtype=None, client=None, requires_grad=False):
     c = client or _client.default_client()
-    return op("linspace", client=c, start=start, end=end, steps=steps, dtype=dtype)
+    t = op("linspace", client=c, start=start, end=end, steps=steps, dtype=dtype)
+    return _leaf(t, requires_grad, dtype if dtype is not None else
+                 (_scalar_dtype(start, end) or _dt.float32))
 
 
-def eye(n, m=None, *, dtype=None, client=None):
+def eye(n, m=None, *, dtype=None, client=None, requires_grad=False):
     c = client or _client.default_client()
-    return op("eye", client=c, n=n, m=m, dtype=dtype)
+    return _leaf(op("eye", client=c, n=n, m=m, dtype=dtype), requires_grad,
+                 dtype if dtype is not None else _dt.float32)
 
 
-def rand(*shape, dtype=None, client=None):
-    return _creation("rand", shape, dtype, client)
+def rand(*shape, dtype=None, client=None, requires_grad=False):
+    return _creation("rand", shape, dtype, client, requires_grad)
 
 
-def randn(*shape, dtype=None, client=None):
-    return _creation("randn", shape, dtype, client)
+def randn(*shape, dtype=None, client=None, requires_grad=False):
+    return _creation("randn", shape, dtype, client, requires_grad)
 
 
 def randint(low, high=None, size=None, *, dtype=None, client=None):
@@ -180,28 +218,35 @@ def randint(low, high=None, size=None, *, dtype=None, client=None):
               dtype=dtype)
 
 
-def zeros_like(x, dtype=None):
-    return op("zeros_like", x, dtype=dtype)
+def _like_dtype(x, dtype):
+    if dtype is not None:
+        return dtype
+    return x._dtype if isinstance(x, Tensor) else None
 
 
-def ones_like(x, dtype=None):
-    return op("ones_like", x, dtype=dtype)
+def zeros_like(x, dtype=None, *, requires_grad=False):
+    return _leaf(op("zeros_like", x, dtype=dtype), requires_grad, _like_dtype(x, dtype))
 
 
-def empty_like(x, dtype=None):
-    return op("empty_like", x, dtype=dtype)
+def ones_like(x, dtype=None, *, requires_grad=False):
+    return _leaf(op("ones_like", x, dtype=dtype), requires_grad, _like_dtype(x, dtype))
 
 
-def full_like(x, fill_value, dtype=None):
-    return op("full_like", x, fill_value=fill_value, dtype=dtype)
+def empty_like(x, dtype=None, *, requires_grad=False):
+    return _leaf(op("empty_like", x, dtype=dtype), requires_grad, _like_dtype(x, dtype))
 
 
-def rand_like(x, dtype=None):
-    return op("rand_like", x, dtype=dtype)
+def full_like(x, fill_value, dtype=None, *, requires_grad=False):
+    return _leaf(op("full_like", x, fill_value=fill_value, dtype=dtype), requires_grad,
+                 _like_dtype(x, dtype))
 
 
-def randn_like(x, dtype=None):
-    return op("randn_like", x, dtype=dtype)
+def rand_like(x, dtype=None, *, requires_grad=False):
+    return _leaf(op("rand_like", x, dtype=dtype), requires_grad, _like_dtype(x, dtype))
+
+
+def randn_like(x, dtype=None, *, requires_grad=False):
+    return _leaf(op("randn_like", x, dtype=dtype), requires_grad, _like_dtype(x, dtype))
 
 
 def randint_like(x, low, high=None, dtype=None):

@@ -4,6 +4,11 @@ Data stays in the daemon; `.numpy()`, `.item()`, `.tolist()` and `repr()` downlo
 Operators and methods run ops remotely. Python numbers in operators become 0-d "wrapped"
 tensors (op scalar_tensor) inside the same Run request, so PyTorch's type promotion of
 Python numbers holds (int32 tensor + 2.5 -> float32).
+
+Autograd lives in the daemon; a Tensor keeps a local copy of requires_grad (set for leaves
+by requires_grad_, guessed for op outputs by the rule in client.Graph and settled by the
+reply) so that ops never wait. In-place methods (add_, mul_, zero_, x[i] = v ...) run the
+out-of-place op and the daemon's `copy_`, which bumps the storage's version counter.
 """
 import operator
 
@@ -31,7 +36,8 @@ class Tensor:
     reply only). Values move only on an explicit call (numpy, item, tolist, print).
     """
 
-    __slots__ = ("_client", "_id", "_dtype", "_shape", "_strides", "_rec", "__weakref__")
+    __slots__ = ("_client", "_id", "_dtype", "_shape", "_strides", "_rec", "_requires_grad",
+                 "_rg_exact", "_grad_fn", "__weakref__")
     __array_priority__ = 1000
     __array_ufunc__ = None       # NumPy defers to our reflected operators
 
@@ -42,6 +48,9 @@ class Tensor:
         self._shape = tuple(int(s) for s in shape)
         self._strides = tuple(strides) if strides else None
         self._rec = None
+        self._requires_grad = False
+        self._rg_exact = True
+        self._grad_fn = None
 
     @classmethod
     def _pending(cls, client, tid, rec):
@@ -52,6 +61,9 @@ class Tensor:
         t._shape = None
         t._strides = None
         t._rec = rec
+        t._requires_grad = False
+        t._rg_exact = True
+        t._grad_fn = None
         return t
 
     @classmethod
@@ -160,10 +172,13 @@ class Tensor:
         return self.dtype.kind == "c"
 
     # ---- data --------------------------------------------------------------------------
-    def numpy(self):
+    def numpy(self, force=False):
         """Downloads the values (a synchronising call: raises this tensor's error, or the
-        first error of any earlier op not raised yet). Returns: a new NumPy array (float32
-        for bfloat16)."""
+        first error of any earlier op not raised yet). Like PyTorch, refuses a tensor that
+        requires grad unless force. Returns: a new NumPy array (float32 for bfloat16)."""
+        if not force and self._requires_grad and self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
         return self._client.download(self)
 
     def __array__(self, dtype=None, copy=None):
@@ -174,10 +189,10 @@ class Tensor:
         if self.numel() != 1:
             raise ValueError("only one-element tensors can be converted to a Python scalar "
                              "(shape %s)" % (self._shape,))
-        return self.numpy().reshape(()).item()
+        return self._client.download(self).reshape(()).item()
 
     def tolist(self):
-        return self.numpy().tolist()
+        return self._client.download(self).tolist()
 
     def _describe(self):
         if self._rec is None:
@@ -198,13 +213,20 @@ class Tensor:
 
     def __str__(self):
         # print() is a synchronising call: it raises this tensor's or a pending error.
-        return self._format(self.numpy())
+        return self._format(self._client.download(self))
 
     def _format(self, a):
         body = np.array2string(a, separator=", ", prefix="tensor(")
-        if self._dtype in (_dt.float32, _dt.int64, _dt.bool_):
-            return "tensor(%s)" % body
-        return "tensor(%s, dtype=tensord.%s)" % (body, self._dtype.name)
+        extra = ""
+        if self._dtype not in (_dt.float32, _dt.int64, _dt.bool_):
+            extra = ", dtype=tensord.%s" % self._dtype.name
+        rg, _ = self._rg_state()
+        if rg:
+            if self._grad_fn is not None:
+                extra += ", grad_fn=<%s>" % GradFn(self._grad_fn).name()
+            else:
+                extra += ", requires_grad=True"
+        return "tensor(%s%s)" % (body, extra)
 
     def __len__(self):
         shape = self.shape
@@ -247,12 +269,25 @@ class Tensor:
         return self._client.run_op(name, (self,) + inputs, attrs)[0]
 
     def __getattr__(self, name):
-        # Any op the daemon publishes is a method: x.<op>(*more_inputs, **attrs).
+        # Any op the daemon publishes is a method: x.<op>(*more_inputs, **attrs); for an
+        # op that returns one tensor, x.<op>_(...) is its in-place form (op + copy_).
         if name.startswith("_"):
             raise AttributeError(name)
         c = object.__getattribute__(self, "_client")
-        if c is None or c.closed or name not in c.schema():
+        if c is None or c.closed:
             raise AttributeError("'Tensor' object has no attribute %r" % (name,))
+        sch = c.schema()
+        if name not in sch:
+            base = sch.get(name[:-1]) if name.endswith("_") else None
+            if base is None or base.num_outputs != 1 or base.max_inputs == 0:
+                raise AttributeError("'Tensor' object has no attribute %r" % (name,))
+            from . import ops
+
+            def inplace(*args, **kw):
+                self._check_inplace()
+                return self._inplace(ops.op(base.name, self, *args, **kw), checked=True)
+            inplace.__name__ = name
+            return inplace
         from . import ops
         fn = ops.make_op_function(name)
 
@@ -393,6 +428,223 @@ class Tensor:
     def __getitem__(self, key):
         return _getitem(self, key)
 
+    def __setitem__(self, key, value):
+        """x[key] = value for basic keys (ints, slices, None, Ellipsis: written through a
+        view) and for one boolean mask (a where over the whole tensor)."""
+        keys = key if isinstance(key, tuple) else (key,)
+        if any(isinstance(k, (Tensor, np.ndarray, list)) for k in keys):
+            if len(keys) != 1:
+                raise IndexError("tensord: assignment supports basic indices or one boolean "
+                                 "mask")
+            k = keys[0]
+            if isinstance(k, Tensor):
+                is_mask = k.dtype is _dt.bool_
+            else:
+                k = np.asarray(k)
+                is_mask = k.dtype == np.bool_
+            if not is_mask:
+                raise IndexError("tensord: assignment through integer index arrays is not "
+                                 "supported; use scatter")
+            self._check_inplace()
+            out = self._client.run_op("where", (k, value, self), {})[0]
+            self._inplace(out, checked=True)
+            return
+        self._check_inplace()
+        view = _getitem(self, key)
+        self._client.run_op("copy_", (view, value), {}, noutputs=0)
+
+    # ---- autograd ----------------------------------------------------------------------
+    def _rg_state(self):
+        """Returns: (requires_grad, exact) without waiting: the reply's value once read,
+        else the local guess."""
+        if not self._rg_exact:
+            r = self._rec
+            if r is not None:
+                f = r.final(self._id)
+                if f.done and f.rg is not None:
+                    self._settle_grad_state(self._id in f.rg)
+        return self._requires_grad, self._rg_exact
+
+    def _settle_grad_state(self, requires_grad):
+        # The daemon's word on an op output whose requires_grad was a guess.
+        if self._rg_exact:
+            return
+        self._requires_grad = bool(requires_grad)
+        self._rg_exact = True
+        if not requires_grad:
+            self._grad_fn = None
+
+    @property
+    def requires_grad(self):
+        """Whether autograd records ops on this tensor (waits for the op's reply only when
+        the local rule could not decide)."""
+        rg, exact = self._rg_state()
+        if not exact and self._rec is not None:
+            self._client._resolve(self)
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad=True):
+        """Marks a leaf as requiring grad (or not). Returns: self. Raises RuntimeError for a
+        non-leaf (unless requires_grad is True) and for a dtype that cannot require grad."""
+        want = bool(requires_grad)
+        if self._grad_fn is not None and self.requires_grad:
+            if want:
+                return self
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. "
+                               "If you want to use a computed variable in a subgraph that "
+                               "doesn't require differentiation use var_no_grad = "
+                               "var.detach().")
+        if want and self._dtype is not None and self._dtype.kind not in "fc":
+            raise RuntimeError("only Tensors of floating point and complex dtype can require "
+                               "gradients (got %s)" % self._dtype.name)
+        self._client.run_op("requires_grad_", (self,), {"requires_grad": want}, noutputs=0)
+        self._requires_grad = want
+        self._rg_exact = True
+        self._grad_fn = None
+        return self
+
+    @property
+    def is_leaf(self):
+        """True for tensors that do not require grad and for those the user marked
+        (requires_grad_); False for outputs of recorded ops."""
+        return self._grad_fn is None or not self.requires_grad
+
+    @property
+    def grad_fn(self):
+        """The op that made this tensor (an object with .name()), None for leaves."""
+        if self._grad_fn is None or not self.requires_grad:
+            return None
+        return GradFn(self._grad_fn)
+
+    @property
+    def grad(self):
+        """The accumulated gradient (a Tensor) or None. A synchronising call: it waits for
+        the daemon's answer and raises a pending error (a failed backward)."""
+        c = self._client
+        (g,) = c.run_op("grad", (self,), {})
+        defined = c._resolve_defined(g)
+        with c._conn.lock:
+            c._raise_pending()
+        return g if defined else None
+
+    @grad.setter
+    def grad(self, value):
+        if value is None:
+            self._client.run_op("set_grad", (self,), {}, noutputs=0)
+        elif isinstance(value, Tensor):
+            self._client.run_op("set_grad", (self, value), {}, noutputs=0)
+        else:
+            raise TypeError("assigned grad expected to be a Tensor or None but got %s"
+                            % type(value).__name__)
+
+    @grad.deleter
+    def grad(self):
+        self.grad = None
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulates the gradient of this tensor into the .grad of the leaves (see
+        tensord.autograd.backward). Queued like any op: errors surface at the next
+        synchronising call."""
+        from . import autograd
+        autograd.backward(self, gradient, retain_graph=retain_graph,
+                          create_graph=create_graph, inputs=inputs)
+
+    def detach(self):
+        """A tensor on the same data without autograd history (keeps a forward-mode
+        tangent, like PyTorch)."""
+        return self._op("detach")
+
+    def detach_(self):
+        """Detaches this tensor in place (it now names a fresh daemon tensor on the same
+        data, without history). Returns: self."""
+        if self._grad_fn is None and self._requires_grad:
+            raise RuntimeError("detach_: cannot detach a leaf that requires grad in place; "
+                               "use requires_grad_(False)")
+        d = self._op("detach")
+        _swap_handles(self, d)
+        return self
+
+    # ---- in place ----------------------------------------------------------------------
+    def _check_inplace(self):
+        if self._requires_grad and self._rg_exact and _client.is_grad_enabled():
+            if self._grad_fn is None:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an "
+                                   "in-place operation.")
+            raise RuntimeError("in-place operation on a tensor that requires grad (output of "
+                               "%s): tensord does not record in-place ops; use the "
+                               "out-of-place op, or no_grad()" % self._grad_fn)
+
+    def _inplace(self, out, checked=False):
+        """Writes out into self with the daemon's copy_ (which bumps the version counter).
+        Returns: self."""
+        if not checked:
+            self._check_inplace()
+        self._client.run_op("copy_", (self, out), {}, noutputs=0)
+        return self
+
+    def copy_(self, src):
+        """Copies src (a Tensor, array data or a number; broadcast and cast) into self."""
+        return self._inplace(src)
+
+    def add_(self, other, alpha=None):
+        self._check_inplace()
+        return self._inplace(self._client.run_op("add", (self, other), {"alpha": alpha})[0],
+                             checked=True)
+
+    def sub_(self, other, alpha=None):
+        self._check_inplace()
+        return self._inplace(self._client.run_op("sub", (self, other), {"alpha": alpha})[0],
+                             checked=True)
+
+    def mul_(self, other):
+        self._check_inplace()
+        return self._inplace(self._client.run_op("mul", (self, other), {})[0], checked=True)
+
+    def div_(self, other, rounding_mode=None):
+        self._check_inplace()
+        return self._inplace(self._client.run_op(
+            "div", (self, other), {"rounding_mode": rounding_mode})[0], checked=True)
+
+    def zero_(self):
+        return self._inplace(0)
+
+    def fill_(self, value):
+        return self._inplace(value)
+
+    def clamp_(self, min=None, max=None):
+        self._check_inplace()
+        return self._inplace(self._op("clamp", min=min, max=max), checked=True)
+
+    clip_ = clamp_
+
+    def _augmented(self, o, name):
+        # x op= o: in place (PyTorch) unless autograd is involved; the daemon does not
+        # record in-place ops, so then x is rebound to the out-of-place result.
+        if not _operand_ok(o):
+            return NotImplemented
+        if _client.is_grad_enabled() and (
+                (self._requires_grad and self._grad_fn is not None) or
+                (isinstance(o, Tensor) and o._requires_grad)):
+            return self._client.run_op(name, (self, o), {})[0]
+        self._check_inplace()
+        return self._inplace(self._client.run_op(name, (self, o), {})[0], checked=True)
+
+    def __iadd__(self, o):
+        return self._augmented(o, "add")
+
+    def __isub__(self, o):
+        return self._augmented(o, "sub")
+
+    def __imul__(self, o):
+        return self._augmented(o, "mul")
+
+    def __itruediv__(self, o):
+        return self._augmented(o, "div")
+
     # ---- hand-written torch-like methods -----------------------------------------------
     @property
     def T(self):
@@ -498,6 +750,37 @@ class Tensor:
 
     def numpy_dtype(self):
         return self.dtype.numpy_dtype
+
+
+class GradFn:
+    """A tensor's grad_fn as the client knows it: the op that made it."""
+
+    __slots__ = ("op",)
+
+    def __init__(self, op):
+        self.op = op
+
+    def name(self):
+        """Returns: a PyTorch-style name, "MulBackward0" for mul."""
+        return "".join(p[:1].upper() + p[1:] for p in self.op.split("_")) + "Backward0"
+
+    def __repr__(self):
+        return "<%s>" % self.name()
+
+    def __eq__(self, other):
+        return isinstance(other, GradFn) and other.op == self.op
+
+    def __hash__(self):
+        return hash(self.op)
+
+
+def _swap_handles(a, b):
+    # Exchanges what two Tensor objects name (ids, meta, pending reply, autograd state).
+    for f in ("_client", "_id", "_dtype", "_shape", "_strides", "_rec", "_requires_grad",
+              "_rg_exact", "_grad_fn"):
+        va, vb = getattr(a, f), getattr(b, f)
+        setattr(a, f, vb)
+        setattr(b, f, va)
 
 
 def _operand_ok(o):
