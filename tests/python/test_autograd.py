@@ -6,6 +6,7 @@ in-place methods, error cases, a session's memory after backward and after disco
 and that autograd keeps ops asynchronous. Every op of test_ops.AUTOGRAD_OPS is checked to
 be sent by some test here (the recorder below watches the client's graphs)."""
 import gc
+import time
 import threading
 
 import numpy as np
@@ -505,6 +506,10 @@ def test_session_memory_returns_to_zero(daemon):
         assert c.stats()["session_bytes"] > 0
     finally:
         c.close()
+    # The daemon tears the session down after the close arrives: wait for it (bounded).
+    deadline = time.monotonic() + 10
+    while main.stats()["server_bytes"] != base and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert main.stats()["server_bytes"] == base
 
 
