@@ -90,6 +90,7 @@ struct td_client {
 struct gnode {
     char op[64];
     size_t in_off, nin, out_off, nout, attr_off, nattr;
+    bool no_grad;
 };
 
 struct td_client_graph {
@@ -525,6 +526,7 @@ static bool enc_nodes(pb_ostream_t *s, const pb_field_t *f, void *const *arg)
         msg.outputs.arg = &out;
         msg.attrs.funcs.encode = enc_attrs;
         msg.attrs.arg = &at;
+        msg.no_grad = n->no_grad;
         if (!pb_encode_tag_for_field(s, f) ||
             !pb_encode_submessage(s, tensord_v1_Node_fields, &msg))
             return false;
@@ -569,8 +571,11 @@ static bool dec_output(pb_istream_t *s, const pb_field_t *f, void **arg)
         k->outs = p;
         k->max = cap;
     }
-    if (k->n < k->max)
+    if (k->n < k->max) {
         meta_to_info(&o.meta, o.id, &k->outs[k->n]);
+        k->outs[k->n].undefined = o.undefined;
+        k->outs[k->n].requires_grad = o.requires_grad;
+    }
     k->n++;
     return true;
 }
@@ -1231,6 +1236,14 @@ int td_client_graph_node(td_client_graph *g, const char *op, const uint64_t *inp
     g->nids += nout;
     n->attr_off = g->nattrs;
     n->nattr = 0;
+    return 0;
+}
+
+int td_client_graph_no_grad(td_client_graph *g, int no_grad)
+{
+    if (!g || g->nnodes == 0)
+        return TD_CLIENT_EUSAGE;
+    g->nodes[g->nnodes - 1].no_grad = no_grad != 0;
     return 0;
 }
 

@@ -254,6 +254,55 @@ static void assert_still_usable(td_client *c)
     assert_memory_equal(v, w, sizeof v);
 }
 
+/* Autograd through the C client: a leaf marked requires_grad_, y = sum(x * x * w),
+ * autograd.grad-style backward (one gradient output per tensor to differentiate), the
+ * no_grad flag, and None outputs (a tensor without .grad). Hand-computed: dy/dx = 2 x w. */
+static void test_autograd(void **state)
+{
+    (void)state;
+    td_client *c = connect_or_fail();
+    const double x[3] = {1, -2, 0.5}, w[3] = {3, 4, -1};
+    const int64_t s3[1] = {3};
+    uint64_t ix = td_client_new_id(c), iw = td_client_new_id(c);
+    CHECK_OK(c, td_client_put(c, ix, TD_CLIENT_FLOAT64, 1, s3, x, sizeof x));
+    CHECK_OK(c, td_client_put(c, iw, TD_CLIENT_FLOAT64, 1, s3, w, sizeof w));
+    uint64_t ixx = td_client_new_id(c), ip = td_client_new_id(c), iy = td_client_new_id(c);
+    uint64_t ig = td_client_new_id(c), iq = td_client_new_id(c), inone = td_client_new_id(c);
+    td_client_graph *g;
+    CHECK_OK(c, td_client_graph_new(&g));
+    uint64_t in_xx[2] = {ix, ix}, in_p[2] = {ixx, iw}, in_bw[2] = {iy, ix}, in_q[2] = {ix, iw};
+    CHECK_OK(c, td_client_graph_node(g, "requires_grad_", &ix, 1, NULL, 0));
+    CHECK_OK(c, td_client_graph_node(g, "mul", in_xx, 2, &ixx, 1));
+    CHECK_OK(c, td_client_graph_node(g, "mul", in_p, 2, &ip, 1));
+    CHECK_OK(c, td_client_graph_node(g, "sum", &ip, 1, &iy, 1));
+    CHECK_OK(c, td_client_graph_node(g, "backward", in_bw, 2, &ig, 1));
+    CHECK_OK(c, td_client_graph_attr_int(g, "nroots", 1));
+    CHECK_OK(c, td_client_graph_node(g, "mul", in_q, 2, &iq, 1));
+    CHECK_OK(c, td_client_graph_no_grad(g, 1));
+    CHECK_OK(c, td_client_graph_node(g, "grad", &ix, 1, &inone, 1));
+    struct td_client_tensor_info outs[8];
+    size_t nouts = 0;
+    CHECK_OK(c, td_client_run(c, g, outs, 8, &nouts));
+    assert_int_equal(nouts, 6);
+    assert_int_equal(outs[0].id, ixx);
+    assert_true(outs[0].requires_grad);
+    assert_true(outs[2].requires_grad);            /* y */
+    assert_int_equal(outs[3].id, ig);
+    assert_false(outs[3].undefined);
+    assert_false(outs[4].requires_grad);           /* made under no_grad */
+    assert_int_equal(outs[5].id, inone);
+    assert_true(outs[5].undefined);                /* autograd.grad left .grad alone */
+    double gx[3];
+    struct td_client_tensor_info info;
+    CHECK_OK(c, td_client_get(c, ig, gx, sizeof gx, &info));
+    for (int i = 0; i < 3; i++)
+        assert_true(gx[i] == 2 * x[i] * w[i]);
+    /* The undefined id was never created. */
+    assert_int_equal(td_client_get(c, inone, gx, sizeof gx, &info), TD_CLIENT_ENOTFOUND);
+    td_client_graph_free(g);
+    td_client_close(c);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -520,6 +569,8 @@ static const struct sample_attr sample_attrs[] = {
     {"im2col", "kernel_size", S_INTS, {1, 0}, 1},              /* on the [1,1,2,3] sample */
     {"col2im", "kernel_size", S_INTS, {2, 1}, 2},              /* [2,3]: 1 channel, L = 3 */
     {"col2im", "output_size", S_INTS, {4, 1}, 2},
+    {"conv2d_backward_input", "input_size", S_INTS, {3, 5}, 2}, /* [1,1,2,3] g and w */
+    {"conv2d_backward_weight", "kernel_size", S_INTS, {1, 0}, 1},
     {"max_pool2d", "kernel_size", S_INTS, {1, 0}, 1},
     {"max_pool2d_backward", "input_size", S_INTS, {2, 3}, 2},
     {"avg_pool2d", "kernel_size", S_INTS, {1, 0}, 1},
@@ -682,6 +733,8 @@ static size_t build_sample(td_client *c, td_client_graph *g, const struct td_cli
         in[1] = si->idx2;
     if (dt == TD_CLIENT_FLOAT32 &&
         (strcmp(op->name, "conv2d") == 0 || strcmp(op->name, "im2col") == 0 ||
+         strcmp(op->name, "conv2d_backward_input") == 0 ||
+         strcmp(op->name, "conv2d_backward_weight") == 0 ||
          strcmp(op->name, "max_pool2d") == 0 || strcmp(op->name, "avg_pool2d") == 0 ||
          strcmp(op->name, "avg_pool2d_backward") == 0 ||
          strcmp(op->name, "max_pool2d_backward") == 0)) {
@@ -813,6 +866,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake),   cmocka_unit_test(test_put_get_dtypes),
         cmocka_unit_test(test_graph),       cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_autograd),
         cmocka_unit_test(test_chunked),     cmocka_unit_test(test_free_ids),
         cmocka_unit_test(test_pipelined),   cmocka_unit_test(test_list_ops),
         cmocka_unit_test(test_plan_every_op),

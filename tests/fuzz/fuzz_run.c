@@ -197,6 +197,12 @@ static void check_run(const struct td_graph *g, struct td_session *s,
         if (outs[i].id != plan[i].id || !td__meta_equal(&outs[i].meta, &plan[i].meta))
             die("run and plan disagree on an output", NULL);
         struct td_idtable_entry *e = td_idtable_find(&s->ids, outs[i].id);
+        if (outs[i].undefined) {
+            /* None (a tensor without .grad, an unused input of backward): never created. */
+            if (e)
+                die("an undefined output is live", NULL);
+            continue;
+        }
         if (is_discarded(g, outs[i].id)) {
             if (e)
                 die("a discarded output is still live", NULL);
@@ -278,8 +284,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!meta_valid(&plan[i].meta))
                 die("plan produced an invalid meta", NULL);
         if (planned < MAX_RUN_BYTES && nplan <= MAX_RUN_OUTPUTS &&
-            estimate_work(&g, plan, fix_meta) < MAX_RUN_WORK)
+            estimate_work(&g, plan, fix_meta) < MAX_RUN_WORK) {
+            g.ag = &s.ag;   /* as the Run handler does: autograd ops see the session */
             check_run(&g, &s, plan, nplan);
+        }
         td_free(plan);
     }
     td_run_graph_free(&g);

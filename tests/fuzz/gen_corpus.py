@@ -251,6 +251,13 @@ EDGE_SEEDS = {
  "rand_c": run(node("randn", [], [100], attr("shape", ints=[3]), attr("dtype", dtype=11)), node("rand", [], [101], attr("shape", ints=[3]), attr("dtype", dtype=7))),
  "randint_like": run(node("randint_like", [2], [100], attr("low", i=5), attr("high", i=5))),
  "scalar_tensor": run(node("scalar_tensor", [], [100], attr("value", scalar=MAX), attr("dtype", dtype=6), attr("wrapped", b=True)), node("add", [1, 100], [101])),
+ # autograd: history, backward twice (the second fails: saved tensors freed), .grad,
+ # create_graph, forward mode, in-place after save
+ "ag_backward": run(node("requires_grad_", [1], []), node("mul", [1, 1], [100]), node("sum", [100], [101]), node("backward", [101], [], attr("nroots", i=1)), node("grad", [1], [102]), node("backward", [101], [], attr("nroots", i=1))),
+ "ag_grad2": run(node("requires_grad_", [1], []), node("exp", [1], [100]), node("sum", [100], [101]), node("backward", [101, 1], [102], attr("nroots", i=1), attr("create_graph", b=True)), node("sum", [102], [103]), node("backward", [103, 1], [104], attr("nroots", i=1), attr("allow_unused", b=True))),
+ "ag_dual": run(node("enter_dual_level", [], []), node("make_dual", [1, 1], [100]), node("sin", [100], [101]), node("dual_tangent", [101], [102]), node("dual_primal", [101], [103]), node("exit_dual_level", [], [])),
+ "ag_inplace": run(node("requires_grad_", [4], []), node("mul", [4, 4], [100]), node("sum", [100], [101]), node("copy_", [4, 4], []), node("set_grad", [4], []), node("backward", [101], [], attr("nroots", i=1))),
+ "ag_nn": run(node("requires_grad_", [1], []), node("softmax", [1], [100], attr("dim", i=1)), node("log_softmax", [100], [101], attr("dim", i=0)), node("sum", [101], [102]), node("backward", [102, 1], [103], attr("nroots", i=1))),
 }
 
 

@@ -100,6 +100,8 @@ struct td_client_tensor_info {
     int ndim;
     int64_t shape[TD_CLIENT_MAX_NDIM];
     uint64_t nbytes;
+    int undefined;       /* the op left this output None (no .grad, unused input): no id */
+    int requires_grad;   /* the output carries autograd history in the daemon */
 };
 
 /* Connection options; zero-initialise and set what you need. */
@@ -217,6 +219,10 @@ int td_client_graph_attr_scalar_complex(td_client_graph *g, const char *name, do
                                         double im) TD_CLIENT_WUR;
 int td_client_graph_attr_scalar_bool(td_client_graph *g, const char *name,
                                      int v) TD_CLIENT_WUR;
+
+/* Runs the last node without recording autograd history (torch.no_grad) when no_grad is
+ * non-zero. Returns: 0 or TD_CLIENT_EUSAGE (no node yet). */
+int td_client_graph_no_grad(td_client_graph *g, int no_grad) TD_CLIENT_WUR;
 
 /* Marks id as a temporary: the daemon frees it after the graph ran and does not report it.
  * Returns: 0 or TD_CLIENT_ENOMEM. */
