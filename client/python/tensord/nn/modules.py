@@ -508,7 +508,21 @@ class _HookHandle:
 
 
 # ---- containers ------------------------------------------------------------------------
-class Sequential(Module):
+class _ModuleSeq(Module):
+    """What Sequential and ModuleList share: numbered children in insertion order."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class Sequential(_ModuleSeq):
     """Runs its modules in order: Sequential(m1, m2, ...) or Sequential(OrderedDict)."""
 
     def __init__(self, *args):
@@ -548,23 +562,13 @@ class Sequential(Module):
         for i, m in enumerate(items):
             self._modules[str(i)] = m
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
     def forward(self, input):
         for m in self._modules.values():
             input = m(input)
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSeq):
     """A list of modules whose parameters the owner registers."""
 
     def __init__(self, modules=None):
@@ -580,16 +584,6 @@ class ModuleList(Module):
     def __setitem__(self, idx, module):
         key = list(self._modules.keys())[idx]
         self.add_module(key, module)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
 
     def extend(self, modules):
         for m in modules:

@@ -1,7 +1,7 @@
 """Adam and AdamW (torch.optim.Adam / AdamW) with amsgrad and maximize, one fused
 adam_step node per parameter group."""
 from .. import ops as _ops
-from .optimizer import Optimizer, _no_grad
+from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
 
@@ -34,15 +34,6 @@ class Adam(Optimizer):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize)
         super().__init__(params, defaults)
-
-    def step(self, closure=None):
-        """Queues one adam_step per group (one per distinct step count, normally one).
-        Returns: the closure's loss, if given."""
-        loss = self._run_closure(closure)
-        with _no_grad():
-            for g in self.param_groups:
-                self._step_group(g)
-        return loss
 
     def _step_group(self, g):
         amsgrad = bool(g["amsgrad"])

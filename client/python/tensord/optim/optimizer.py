@@ -103,7 +103,16 @@ class Optimizer:
         _zero_grads([p for g in self.param_groups for p in g["params"]], set_to_none)
 
     def step(self, closure=None):
-        raise NotImplementedError("%s does not implement step()" % type(self).__name__)
+        """Queues the update of every parameter group (one fused op node per group, under
+        no_grad, without waiting). Returns: the closure's loss, if a closure is given."""
+        loss = self._run_closure(closure)
+        with _no_grad():
+            for g in self.param_groups:
+                self._step_group(g)
+        return loss
+
+    def _step_group(self, group):
+        raise NotImplementedError("%s does not implement _step_group()" % type(self).__name__)
 
     def _run_closure(self, closure):
         if closure is None:

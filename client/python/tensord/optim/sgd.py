@@ -1,7 +1,7 @@
 """SGD with momentum, dampening, weight decay, Nesterov momentum and maximize
 (torch.optim.SGD), one fused sgd_step node per parameter group."""
 from .. import ops as _ops
-from .optimizer import Optimizer, _no_grad, required
+from .optimizer import Optimizer, required
 
 __all__ = ["SGD"]
 
@@ -27,15 +27,6 @@ class SGD(Optimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
-
-    def step(self, closure=None):
-        """Queues one sgd_step per group (two when some parameters already have momentum
-        buffers and others get theirs now). Returns: the closure's loss, if given."""
-        loss = self._run_closure(closure)
-        with _no_grad():
-            for g in self.param_groups:
-                self._step_group(g)
-        return loss
 
     def _step_group(self, g):
         params = g["params"]
