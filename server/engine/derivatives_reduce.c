@@ -6,32 +6,13 @@
  */
 #include <string.h>
 
-#include "td_autograd.h"
-#include "td_internal.h"
+#include "td_derivatives.h"
 
-#define IN(i) td_gb_saved_input(b, (i))
 #define OUT(k) td_gb_saved_output(b, (k))
 #define MUL(x, y) td_gb_binary(b, TD_OP_mul, (x), (y))
 #define DIV(x, y) td_gb_binary(b, TD_OP_div, (x), (y))
 #define SUB(x, y) td_gb_binary(b, TD_OP_sub, (x), (y))
 #define CONJ(x) td_gb_conj(b, (x))
-
-/* Runs the forward op c again, with the attributes it was recorded with, on in[]: the JVP
- * of a linear op is the op applied to the tangents. Returns output 0 or NULL. */
-static struct td_tensor *same_op(struct td_gb *b, const struct td_op_ctx *c, int nin,
-                                 struct td_tensor *const *in)
-{
-    struct td_attr_arg a[TD_MAX_ATTRS];
-    int na = 0;
-    for (int k = 0; k < c->info->nattrs; k++) {
-        if (!c->attrs[k].present)
-            continue;
-        a[na].name = c->info->attrs[k].name;
-        a[na].value = c->attrs[k];
-        na++;
-    }
-    return td_gb_op(b, c->op, nin, in, na, a);
-}
 
 /* The forward's output as a JVP formula may use it. primal_out carries no autograd history
  * while the JVP runs (the node is recorded after it), so a JVP that must itself be
@@ -238,14 +219,6 @@ static struct td_tensor *from_rows(struct td_gb *b, const struct rows *L, struct
 {
     x = td_gb_reshape(b, x, L->ndim, L->pshape);
     return L->identity ? x : permute(b, x, L->ndim, L->inv);
-}
-
-static struct td_tensor *narrow(struct td_gb *b, struct td_tensor *x, int64_t dim, int64_t start,
-                                int64_t len)
-{
-    struct td_attr_arg a[3] = {TD_A_INT("dim", dim), TD_A_INT("start", start),
-                               TD_A_INT("length", len)};
-    return td_gb_op(b, TD_OP_narrow, 1, &x, 3, a);
 }
 
 static struct td_tensor *flip(struct td_gb *b, struct td_tensor *x, int64_t dim)
@@ -497,13 +470,6 @@ struct cp_zeros {
     struct td_tensor *before, *first, *safe, *x1, *y1, *xz;
 };
 
-static struct td_tensor *where3(struct td_gb *b, struct td_tensor *cond, struct td_tensor *x,
-                                struct td_tensor *y)
-{
-    struct td_tensor *in[3] = {cond, x, y};
-    return td_gb_op(b, TD_OP_where, 3, in, 0, NULL);
-}
-
 /* Returns true when x has no zero (read from the data: the formulas branch on it as
  * PyTorch's do); false also after a failure. */
 static bool no_zeros(struct td_gb *b, struct td_tensor *x, struct td_tensor **nz)
@@ -607,12 +573,6 @@ static struct td_tensor *mT(struct td_gb *b, struct td_tensor *x)
 {
     struct td_attr_arg a[2] = {TD_A_INT("dim0", -1), TD_A_INT("dim1", -2)};
     return td_gb_op(b, TD_OP_transpose, 1, &x, 2, a);
-}
-
-static struct td_tensor *unsqueeze(struct td_gb *b, struct td_tensor *x, int64_t dim)
-{
-    struct td_attr_arg a = TD_A_INT("dim", dim);
-    return td_gb_op(b, TD_OP_unsqueeze, 1, &x, 1, &a);
 }
 
 static struct td_tensor *squeeze(struct td_gb *b, struct td_tensor *x, int64_t dim)

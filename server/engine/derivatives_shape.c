@@ -12,35 +12,7 @@
  */
 #include <string.h>
 
-#include "td_autograd.h"
-#include "td_internal.h"
-
-#define IN(i) td_gb_saved_input(b, (i))
-
-/* Runs the forward op c again, with the attributes it was recorded with, on in[] and
- * returns its nout outputs in out[]. */
-static void same_opn(struct td_gb *b, const struct td_op_ctx *c, int nin,
-                     struct td_tensor *const *in, int nout, struct td_tensor **out)
-{
-    struct td_attr_arg a[TD_MAX_ATTRS];
-    int na = 0;
-    for (int k = 0; k < c->info->nattrs; k++) {
-        if (!c->attrs[k].present)
-            continue;
-        a[na].name = c->info->attrs[k].name;
-        a[na].value = c->attrs[k];
-        na++;
-    }
-    (void)td_gb_opn(b, c->op, nin, in, na, a, nout, out);
-}
-
-static struct td_tensor *same_op(struct td_gb *b, const struct td_op_ctx *c, int nin,
-                                 struct td_tensor *const *in)
-{
-    struct td_tensor *out = NULL;
-    same_opn(b, c, nin, in, 1, &out);
-    return out;
-}
+#include "td_derivatives.h"
 
 /* The JVP of every single-input op here. */
 static void jvp_same(struct td_gb *b, struct td_jvp *j)
@@ -207,35 +179,25 @@ static void vjp_slice(struct td_gb *b, struct td_vjp *v)
 
 const struct td_deriv td_deriv_slice = {0, 0, vjp_slice, jvp_same};
 
-static void vjp_select(struct td_gb *b, struct td_vjp *v)
+/* select (g, with dim put back, at position index) and narrow (g at start .. start +
+ * length): the same embedding with one step. */
+static void vjp_select_narrow(struct td_gb *b, struct td_vjp *v)
 {
     if (!v->needs[0])
         return;
-    const struct td_meta *m = &v->c->in_meta[0];
-    int64_t d = norm_dim(td_arg_int(v->c, "dim"), m->ndim);
-    int64_t index = td_arg_int(v->c, "index");
-    if (index < 0)
-        index += m->shape[d];
-    struct td_attr_arg a = TD_A_INT("dim", d);
-    struct td_tensor *g = td_gb_op(b, TD_OP_unsqueeze, 1, &v->grad[0], 1, &a);
-    v->grad_in[0] = embed(b, g, m, d, index, 1, 1);
+    const struct td_op_ctx *c = v->c;
+    const struct td_meta *m = &c->in_meta[0];
+    bool select = c->op == TD_OP_select;
+    int64_t d = norm_dim(td_arg_int(c, "dim"), m->ndim);
+    int64_t pos = td_arg_int(c, select ? "index" : "start");
+    if (pos < 0)
+        pos += m->shape[d];
+    struct td_tensor *g = select ? unsqueeze(b, v->grad[0], d) : v->grad[0];
+    v->grad_in[0] = embed(b, g, m, d, pos, 1, select ? 1 : td_arg_int(c, "length"));
 }
 
-const struct td_deriv td_deriv_select = {0, 0, vjp_select, jvp_same};
-
-static void vjp_narrow(struct td_gb *b, struct td_vjp *v)
-{
-    if (!v->needs[0])
-        return;
-    const struct td_meta *m = &v->c->in_meta[0];
-    int64_t d = norm_dim(td_arg_int(v->c, "dim"), m->ndim);
-    int64_t start = td_arg_int(v->c, "start");
-    if (start < 0)
-        start += m->shape[d];
-    v->grad_in[0] = embed(b, v->grad[0], m, d, start, 1, td_arg_int(v->c, "length"));
-}
-
-const struct td_deriv td_deriv_narrow = {0, 0, vjp_narrow, jvp_same};
+const struct td_deriv td_deriv_select = {0, 0, vjp_select_narrow, jvp_same};
+const struct td_deriv td_deriv_narrow = {0, 0, vjp_select_narrow, jvp_same};
 
 /* ---- cat, stack, split, chunk ---- */
 
@@ -245,11 +207,8 @@ static void vjp_cat(struct td_gb *b, struct td_vjp *v)
     int64_t d = norm_dim(td_arg_int(c, "dim"), c->in_meta[0].ndim), off = 0;
     for (int i = 0; i < c->ninputs; i++) {
         int64_t len = c->in_meta[i].shape[d];
-        if (v->needs[i] && len > 0) {
-            struct td_attr_arg a[3] = {TD_A_INT("dim", d), TD_A_INT("start", off),
-                                       TD_A_INT("length", len)};
-            v->grad_in[i] = td_gb_op(b, TD_OP_narrow, 1, &v->grad[0], 3, a);
-        }
+        if (v->needs[i] && len > 0)
+            v->grad_in[i] = narrow(b, v->grad[0], d, off, len);
         off += len;
     }
 }
@@ -392,13 +351,6 @@ static bool scatter_multiplies(const struct td_op_ctx *c)
     return r && strcmp(r, "multiply") == 0;
 }
 
-static struct td_tensor *where3(struct td_gb *b, struct td_tensor *cond, struct td_tensor *x,
-                                struct td_tensor *y)
-{
-    struct td_tensor *in[3] = {cond, x, y};
-    return td_gb_op(b, TD_OP_where, 3, in, 0, NULL);
-}
-
 static struct td_tensor *scatter4(struct td_gb *b, struct td_tensor *x, struct td_tensor *idx,
                                   struct td_tensor *src, int64_t dim, const char *reduce)
 {
@@ -421,9 +373,7 @@ static struct td_tensor *crop_to(struct td_gb *b, struct td_tensor *x, const str
     for (int d = 0; x && idx && d < x->ndim; d++) {
         if (x->shape[d] == idx->shape[d])
             continue;
-        struct td_attr_arg a[3] = {TD_A_INT("dim", d), TD_A_INT("start", 0),
-                                   TD_A_INT("length", idx->shape[d])};
-        x = td_gb_op(b, TD_OP_narrow, 1, &x, 3, a);
+        x = narrow(b, x, d, 0, idx->shape[d]);
     }
     return x;
 }

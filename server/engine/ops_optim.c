@@ -50,13 +50,22 @@ static int check_params(const struct td_op_ctx *c, int64_t nparams, int groups,
     return 0;
 }
 
-static int check_range(const struct td_op_ctx *c, const char *name, double lo, double hi,
-                       struct td_error *err)
+/* A float attribute's allowed range [lo, hi]. */
+struct range {
+    const char *name;
+    double lo, hi;
+};
+
+/* Checks every float attribute r[0..n) is within its range (NaN never is). */
+static int check_ranges(const struct td_op_ctx *c, const struct range *r, int n,
+                        struct td_error *err)
 {
-    double v = td_arg_float(c, name);
-    if (!(v >= lo && v <= hi))
-        return td_error_set(err, TD_EINVAL, "%s: %s %g out of range [%g, %g]", c->info->name,
-                            name, v, lo, hi);
+    for (int k = 0; k < n; k++) {
+        double v = td_arg_float(c, r[k].name);
+        if (!(v >= r[k].lo && v <= r[k].hi))
+            return td_error_set(err, TD_EINVAL, "%s: %s %g out of range [%g, %g]",
+                                c->info->name, r[k].name, v, r[k].lo, r[k].hi);
+    }
     return 0;
 }
 
@@ -74,6 +83,26 @@ static enum td_dtype work_dtype(enum td_dtype dt)
     return dt == TD_FLOAT64 ? TD_FLOAT64 : TD_FLOAT32;
 }
 
+/* A new contiguous tensor of t's shape and dtype dt in *out, holding t's values when
+ * copy_in. Returns: 0, or a status with *out NULL. */
+static int scratch_new(const struct td_op_ctx *c, const struct td_tensor *t, enum td_dtype dt,
+                       bool copy_in, struct td_tensor **out, struct td_error *err)
+{
+    struct td_meta m;
+    td_tensor_meta(t, &m);
+    m.dtype = dt;
+    m.wrapped_number = false;
+    *out = NULL;
+    int rc = td_tensor_new(&m, false, c->account, out, err);
+    if (!rc && copy_in)
+        rc = td_tensor_copy(*out, t, err);
+    if (rc) {
+        td_tensor_release(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 static int work_begin(const struct td_op_ctx *c, struct td_tensor *t, bool copy_in,
                       struct work *w, struct td_error *err)
 {
@@ -84,18 +113,7 @@ static int work_begin(const struct td_op_ctx *c, struct td_tensor *t, bool copy_
         w->t = td_tensor_retain(t);
         return 0;
     }
-    struct td_meta m;
-    td_tensor_meta(t, &m);
-    m.dtype = dt;
-    m.wrapped_number = false;
-    int rc = td_tensor_new(&m, false, c->account, &w->t, err);
-    if (!rc && copy_in)
-        rc = td_tensor_copy(w->t, t, err);
-    if (rc) {
-        td_tensor_release(w->t);
-        w->t = NULL;
-    }
-    return rc;
+    return scratch_new(c, t, dt, copy_in, &w->t, err);
 }
 
 /* Writes a scratch copy back (when write) and bumps the version of what was written. */
@@ -111,6 +129,18 @@ static int work_finish(struct work *w, bool write, struct td_error *err)
     td_tensor_release(w->t);
     w->t = NULL;
     return rc;
+}
+
+/* Ends the works w[0..n) of a step: written back when *rc is 0 (the first failure goes to
+ * *rc), dropped unwritten after a failure. */
+static void works_end(struct work *w, int n, int *rc, struct td_error *err)
+{
+    for (int k = 0; k < n; k++) {
+        if (!*rc)
+            *rc = work_finish(&w[k], true, err);
+        else
+            work_finish(&w[k], false, err);
+    }
 }
 
 /* The .grad of parameter i as a contiguous tensor of the working dtype; NULL (and 0) when
@@ -129,16 +159,17 @@ static int grad_of(const struct td_op_ctx *c, int i, struct td_tensor **out,
     enum td_dtype dt = work_dtype(p->dtype);
     if (g->dtype == dt)
         return td_tensor_contiguous(g, c->account, out, err);
-    struct td_meta m;
-    td_tensor_meta(g, &m);
-    m.dtype = dt;
-    m.wrapped_number = false;
-    int rc = td_tensor_new(&m, false, c->account, out, err);
-    if (!rc)
-        rc = td_tensor_copy(*out, g, err);
-    if (rc) {
-        td_tensor_release(*out);
-        *out = NULL;
+    return scratch_new(c, g, dt, true, out, err);
+}
+
+/* Validates the .grad of every parameter before a step writes anything. */
+static int check_grads(const struct td_op_ctx *c, int np, struct td_error *err)
+{
+    int rc = 0;
+    for (int i = 0; i < np && !rc; i++) {
+        struct td_tensor *g = NULL;
+        rc = grad_of(c, i, &g, err);
+        td_tensor_release(g);
     }
     return rc;
 }
@@ -149,15 +180,13 @@ static int grad_of(const struct td_op_ctx *c, int i, struct td_tensor **out,
 int meta_sgd_step(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
     (void)out;
+    static const struct range ranges[] = {{"lr", 0, INFINITY},
+                                          {"momentum", 0, INFINITY},
+                                          {"weight_decay", 0, INFINITY},
+                                          {"dampening", -INFINITY, INFINITY}};
     int64_t np = td_arg_int(c, "nparams");
     double mom = td_arg_float(c, "momentum");
-    int rc = check_range(c, "lr", 0, INFINITY, err);
-    if (!rc)
-        rc = check_range(c, "momentum", 0, INFINITY, err);
-    if (!rc)
-        rc = check_range(c, "weight_decay", 0, INFINITY, err);
-    if (!rc)
-        rc = check_range(c, "dampening", -INFINITY, INFINITY, err);
+    int rc = check_ranges(c, ranges, (int)(sizeof ranges / sizeof ranges[0]), err);
     if (!rc)
         rc = check_params(c, np, mom != 0 ? 2 : 1, err);
     if (!rc && mom != 0)
@@ -208,22 +237,16 @@ int cpu_sgd_step(const struct td_op_ctx *c, struct td_tensor **out, struct td_er
     int np = (int)td_arg_int(c, "nparams");
     double mom = td_arg_float(c, "momentum");
     bool first = td_arg_bool(c, "first_step");
-    int rc = 0;
-    /* Validate every .grad before writing anything. */
+    int rc = check_grads(c, np, err);
     for (int i = 0; i < np && !rc; i++) {
         struct td_tensor *g = NULL;
-        rc = grad_of(c, i, &g, err);
-        td_tensor_release(g);
-    }
-    for (int i = 0; i < np && !rc; i++) {
-        struct td_tensor *g = NULL;
-        struct work p = {0}, buf = {0};
+        struct work w[2] = {{0}}, *p = &w[0], *buf = &w[1];
         rc = grad_of(c, i, &g, err);
         if (rc || !g)
             goto next;
-        rc = work_begin(c, c->inputs[i], true, &p, err);
+        rc = work_begin(c, c->inputs[i], true, p, err);
         if (!rc && mom != 0)
-            rc = work_begin(c, c->inputs[np + i], !first, &buf, err);
+            rc = work_begin(c, c->inputs[np + i], !first, buf, err);
         if (rc)
             goto next;
         struct sgd_job j = {.lr = td_arg_float(c, "lr"), .mom = mom,
@@ -231,26 +254,19 @@ int cpu_sgd_step(const struct td_op_ctx *c, struct td_tensor **out, struct td_er
                             .wd = td_arg_float(c, "weight_decay"),
                             .nesterov = td_arg_bool(c, "nesterov"),
                             .maximize = td_arg_bool(c, "maximize"), .first = first};
-        bool dbl = p.t->dtype == TD_FLOAT64;
+        bool dbl = p->t->dtype == TD_FLOAT64;
         if (dbl) {
-            j.pd = td_tensor_data(p.t);
+            j.pd = td_tensor_data(p->t);
             j.gd = td_tensor_data(g);
-            j.bd = buf.t ? td_tensor_data(buf.t) : NULL;
+            j.bd = buf->t ? td_tensor_data(buf->t) : NULL;
         } else {
-            j.pf = td_tensor_data(p.t);
+            j.pf = td_tensor_data(p->t);
             j.gf = td_tensor_data(g);
-            j.bf = buf.t ? td_tensor_data(buf.t) : NULL;
+            j.bf = buf->t ? td_tensor_data(buf->t) : NULL;
         }
-        td__parallel_for(td_tensor_numel(p.t), TD__PAR_GRAIN, dbl ? sgd_double : sgd_float, &j);
+        td__parallel_for(td_tensor_numel(p->t), TD__PAR_GRAIN, dbl ? sgd_double : sgd_float, &j);
     next:
-        if (!rc)
-            rc = work_finish(&p, true, err);
-        else
-            work_finish(&p, false, err);
-        if (!rc)
-            rc = work_finish(&buf, true, err);
-        else
-            work_finish(&buf, false, err);
+        works_end(w, 2, &rc, err);
         td_tensor_release(g);
     }
     return rc;
@@ -262,25 +278,19 @@ int cpu_sgd_step(const struct td_op_ctx *c, struct td_tensor **out, struct td_er
 int meta_adam_step(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
     (void)out;
+    static const struct range ranges[] = {{"lr", 0, INFINITY},
+                                          {"beta1", 0, 1},
+                                          {"beta2", 0, 1},
+                                          {"eps", 0, INFINITY},
+                                          {"weight_decay", 0, INFINITY}};
+    static const char *const state[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
     int64_t np = td_arg_int(c, "nparams");
     bool ams = td_arg_bool(c, "amsgrad");
-    int rc = check_range(c, "lr", 0, INFINITY, err);
-    if (!rc)
-        rc = check_range(c, "beta1", 0, 1, err);
-    if (!rc)
-        rc = check_range(c, "beta2", 0, 1, err);
-    if (!rc)
-        rc = check_range(c, "eps", 0, INFINITY, err);
-    if (!rc)
-        rc = check_range(c, "weight_decay", 0, INFINITY, err);
+    int rc = check_ranges(c, ranges, (int)(sizeof ranges / sizeof ranges[0]), err);
     if (!rc)
         rc = check_params(c, np, ams ? 4 : 3, err);
-    if (!rc)
-        rc = check_state(c, (int)np, (int)np, "exp_avg", err);
-    if (!rc)
-        rc = check_state(c, (int)(2 * np), (int)np, "exp_avg_sq", err);
-    if (!rc && ams)
-        rc = check_state(c, (int)(3 * np), (int)np, "max_exp_avg_sq", err);
+    for (int k = 1; k < (ams ? 4 : 3) && !rc; k++)
+        rc = check_state(c, (int)(k * np), (int)np, state[k - 1], err);
     if (rc)
         return rc;
     if (td_arg_float(c, "beta1") >= 1 || td_arg_float(c, "beta2") >= 1)
@@ -341,12 +351,7 @@ int cpu_adam_step(const struct td_op_ctx *c, struct td_tensor **out, struct td_e
     double lr = td_arg_float(c, "lr"), b1 = td_arg_float(c, "beta1");
     double b2 = td_arg_float(c, "beta2");
     double step = (double)td_arg_int(c, "step");
-    int rc = 0;
-    for (int i = 0; i < np && !rc; i++) {
-        struct td_tensor *g = NULL;
-        rc = grad_of(c, i, &g, err);
-        td_tensor_release(g);
-    }
+    int rc = check_grads(c, np, err);
     for (int i = 0; i < np && !rc; i++) {
         struct td_tensor *g = NULL;
         struct work w[4] = {{0}};
@@ -369,12 +374,7 @@ int cpu_adam_step(const struct td_op_ctx *c, struct td_tensor **out, struct td_e
         td__parallel_for(td_tensor_numel(w[0].t), TD__PAR_GRAIN,
                          w[0].t->dtype == TD_FLOAT64 ? adam_double : adam_float, &j);
     next:
-        for (int k = 0; k < 4; k++) {
-            if (!rc)
-                rc = work_finish(&w[k], true, err);
-            else
-                work_finish(&w[k], false, err);
-        }
+        works_end(w, 4, &rc, err);
         td_tensor_release(g);
     }
     return rc;

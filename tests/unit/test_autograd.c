@@ -6,31 +6,10 @@
  * frees a create_graph .grad that references its own leaf.
  */
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <string.h>
 
-#include <cmocka.h>
-
-#include "leakcheck.h"
+#include "agtest.h"
 #include "optest.h"
-#include "td_autograd.h"
-
-static struct td_ag_session sess;
-
-static int setup(void **state)
-{
-    leak_setup(state);
-    td_ag_session_init(&sess, NULL, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    td_ag_session_fini(&sess);
-    return leak_teardown(state);
-}
 
 static struct td_tensor *op(bool grad, enum td_op o, int nin, struct td_tensor *const *in,
                             int na, const struct td_attr_arg *a)
@@ -236,17 +215,14 @@ static void test_session_breaks_grad_cycle(void **state)
 
 int main(void)
 {
-    struct td_error err;
-    if (td_ops_init(&err))
-        return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_accumulate_and_release, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_grad_does_not_touch_dot_grad, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_third_derivative, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_inplace_after_save, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_grad_and_broadcast, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_forward_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_session_breaks_grad_cycle, setup, teardown),
+        AG_TEST(test_accumulate_and_release),
+        AG_TEST(test_grad_does_not_touch_dot_grad),
+        AG_TEST(test_third_derivative),
+        AG_TEST(test_inplace_after_save),
+        AG_TEST(test_no_grad_and_broadcast),
+        AG_TEST(test_forward_mode),
+        AG_TEST(test_session_breaks_grad_cycle),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return AG_RUN_TESTS(tests);
 }

@@ -1,33 +1,19 @@
 /*
  * test_derivatives_ew.c - the VJP and JVP of every differentiable elementwise op against
- * float64 central finite differences, in float64 and (where the op takes complex) complex128:
- *   VJP: autograd.grad of L = Re(sum(conj(v) * f(x))) for a random v equals
- *        dL/dx (+ i dL/dy for a complex input), by differences of L itself;
- *   JVP: the tangent of f at make_dual(x, u) equals (f(x + eps u) - f(x - eps u)) / 2 eps;
- *   second order (smooth ops): the gradient of Re(sum(conj(w) * G(x))), G the create_graph
- *        VJP, equals differences of that sum with G evaluated at shifted points; the same
- *        for G the JVP's tangent (reverse over forward).
+ * float64 central finite differences, in float64 and (where the op takes complex) complex128,
+ * by the generic checker of gradcheck.h at two random points per case: VJP (L =
+ * Re(sum(conj(v) * f(x))), dL/dx + i dL/dy for a complex input), JVP, the two against each
+ * other, and for smooth ops the second-order VJP and the gradient of the JVP's tangent
+ * (reverse over forward).
  * Binary ops also run with broadcast operands, integer and Python-number (wrapped) operands.
  * Hand-computed cases cover what random points never hit: ties of maximum/minimum, pow at a
  * zero base, abs and angle at 0, relu and clamp at their kinks.
  */
 #include <complex.h>
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <string.h>
 
-#include <cmocka.h>
-
-#include "leakcheck.h"
-#include "optest.h"
-#include "td_autograd.h"
-
-static struct td_ag_session sess;
-
-#define EPS 1e-6
-#define TOL 1e-6
+#include "gradcheck.h"
 
 /* ---------------------------------------------------------------------------------------
  * Cases.
@@ -300,15 +286,9 @@ static void inst_init(struct inst *p, const struct ew_case *c)
 static struct td_tensor *tensor_c(enum td_dtype dt, int ndim, const int64_t *shape,
                                   const double complex *v)
 {
-    struct td_meta m;
-    struct td_error err;
-    struct td_tensor *t = NULL;
-    td__meta_set(&m, dt, ndim, shape);
-    assert_int_equal(td_tensor_new(&m, true, NULL, &t, &err), 0);
-    int64_t n = td_tensor_numel(t);
-    char *d = td_tensor_data(t);
-    for (int64_t k = 0; k < n; k++)
-        td__store_c128(d + k * (int64_t)td_dtype_size(dt), dt, v[k]);
+    struct td_tensor *t = gc_zeros(dt, ndim, shape);
+    for (int64_t k = 0; k < td_tensor_numel(t); k++)
+        cset(t, k, v[k]);
     return t;
 }
 
@@ -320,21 +300,14 @@ static void read_c(const struct td_tensor *t, double complex *out)
         out[k] = td__load_c128(elem(t, k), t->dtype);
 }
 
-/* Input i of p with values v (an owned tensor); a leaf that requires grad when leaf. */
-static struct td_tensor *make_input(const struct inst *p, int i, const double complex *v, bool leaf)
+/* Input i of p with values v (an owned tensor). */
+static struct td_tensor *make_input(const struct inst *p, int i, const double complex *v)
 {
     const struct in_spec *s = &p->c->in[i];
-    struct td_tensor *t = NULL;
     switch (s->kind) {
     case IN_X:
     case IN_XS:
-        t = tensor_c(p->c->dt, s->ndim, s->shape, v);
-        if (leaf) {
-            struct td_error err;
-            assert_int_equal(td__ag_meta_ensure(t, &err), 0);
-            t->ag->requires_grad = true;
-        }
-        return t;
+        return tensor_c(p->c->dt, s->ndim, s->shape, v);
     case IN_BOOL:
         return tensor_c(TD_BOOL, s->ndim, s->shape, v);
     case IN_INT:
@@ -378,356 +351,27 @@ static int case_attrs(const struct ew_case *c, struct td_attr_arg *a)
     return c->nattrs;
 }
 
-static struct td_tensor *apply(const struct ew_case *c, struct td_tensor **in, bool grad)
-{
-    struct td_attr_arg a[2];
-    int na = case_attrs(c, a);
-    struct td_tensor *out = NULL;
-    struct td_error err;
-    int rc = td_ag_call(&sess, grad, c->op, c->nin, in, na, a, 1, &out, &err);
-    if (rc)
-        fail_msg("%s: %s", c->name, err.msg);
-    return out;
-}
-
-static void release_all(struct td_tensor **t, int n)
-{
-    for (int i = 0; i < n; i++) {
-        td_tensor_release(t[i]);
-        t[i] = NULL;
-    }
-}
-
-/* f at x[][] without autograd: writes its values to out, returns its element count. */
-static int64_t eval_at(const struct inst *p, double complex x[MAXIN][MAXN], double complex *out)
-{
-    struct td_tensor *in[MAXIN] = {0};
-    for (int i = 0; i < p->c->nin; i++)
-        in[i] = make_input(p, i, x[i], false);
-    struct td_tensor *y = apply(p->c, in, false);
-    int64_t n = td_tensor_numel(y);
-    read_c(y, out);
-    td_tensor_release(y);
-    release_all(in, p->c->nin);
-    return n;
-}
-
-/* Re(sum(conj(v) * f(x))). */
-static double loss_at(const struct inst *p, double complex x[MAXIN][MAXN], const double complex *v)
-{
-    double complex y[MAXN];
-    int64_t n = eval_at(p, x, y);
-    double s = 0;
-    for (int64_t k = 0; k < n; k++)
-        s += creal(conj(v[k]) * y[k]);
-    return s;
-}
-
-static void expect_close(const char *what, const struct ew_case *c, int i, int64_t k,
-                         double complex got, double complex want)
-{
-    if (got != want && !(cabs(got - want) <= TOL * (1 + cabs(want))))
-        fail_msg("%s: %s of input %d, element %lld: got %.12g%+.12gi, want %.12g%+.12gi", c->name,
-                 what, i, (long long)k, creal(got), cimag(got), creal(want), cimag(want));
-}
-
-/* Central differences of F(x) = fn(p, x, ctx) with respect to every element of every
- * differentiable input: dF/dx + i dF/dy for complex inputs. */
-typedef double (*scalar_fn)(const struct inst *p, double complex x[MAXIN][MAXN], void *ctx);
-
-static double complex fd_grad(const struct inst *p, int i, int64_t k, scalar_fn fn, void *ctx)
-{
-    double complex x[MAXIN][MAXN];
-    double complex dirs[2] = {1, I};
-    double complex g = 0;
-    int ndir = cplx(p->c->dt) ? 2 : 1;
-    for (int d = 0; d < ndir; d++) {
-        memcpy(x, p->x, sizeof x);
-        x[i][k] = p->x[i][k] + EPS * dirs[d];
-        double fp = fn(p, x, ctx);
-        x[i][k] = p->x[i][k] - EPS * dirs[d];
-        double fm = fn(p, x, ctx);
-        g += dirs[d] * (fp - fm) / (2 * EPS);
-    }
-    return g;
-}
-
-static double loss_fn(const struct inst *p, double complex x[MAXIN][MAXN], void *ctx)
-{
-    return loss_at(p, x, ctx);
-}
-
-/* A random vector of n values (complex when dt is). */
-static void random_vec(enum td_dtype dt, int64_t n, double complex *v)
-{
-    for (int64_t k = 0; k < n; k++)
-        v[k] = CMPLX(uniform(-1, 1), cplx(dt) ? uniform(-1, 1) : 0);
-}
-
-/* ---------------------------------------------------------------------------------------
- * The three checks.
- */
-static void check_vjp(const struct inst *p)
+/* The checks of gradcheck.h at p's point: the bool, integer and Python-number inputs are
+ * held constant; every differentiable input must be used, and for second-order cases the
+ * gradients and the tangent must carry history. */
+static void check_inst(const struct inst *p)
 {
     const struct ew_case *c = p->c;
-    struct td_tensor *in[MAXIN] = {0}, *wrt[MAXIN] = {0}, *g[MAXIN] = {0};
-    int nw = 0, idx[MAXIN];
+    struct gcase k;
+    memset(&k, 0, sizeof k);
+    k.name = c->name;
+    k.op = c->op;
+    k.nin = c->nin;
     for (int i = 0; i < c->nin; i++) {
-        in[i] = make_input(p, i, p->x[i], true);
-        if (is_diff(c, i)) {
-            idx[nw] = i;
-            wrt[nw++] = in[i];
-        }
+        k.in[i] = make_input(p, i, p->x[i]);
+        if (!is_diff(c, i))
+            k.nodiff |= 1u << i;
     }
-    struct td_tensor *y = apply(c, in, true);
-    int64_t ny = td_tensor_numel(y);
-    double complex v[MAXN];
-    random_vec(y->dtype, ny, v);
-    struct td_tensor *vt = tensor_c(y->dtype, y->ndim, y->shape, v);
-    struct td_error err;
-    int rc = td_ag_backward(&sess, 1, &y, &vt, nw, wrt, false, false, false, g, &err);
-    if (rc)
-        fail_msg("%s: backward: %s", c->name, err.msg);
-    for (int w = 0; w < nw; w++) {
-        int i = idx[w];
-        double complex got[MAXN];
-        expect_shape(g[w], wrt[w]->dtype, wrt[w]->ndim, wrt[w]->shape);
-        read_c(g[w], got);
-        for (int64_t k = 0; k < p->n[i]; k++)
-            expect_close("VJP", c, i, k, got[k], fd_grad(p, i, k, loss_fn, v));
-    }
-    release_all(g, nw);
-    td_tensor_release(vt);
-    td_tensor_release(y);
-    release_all(in, c->nin);
-}
-
-static void check_jvp(const struct inst *p)
-{
-    const struct ew_case *c = p->c;
-    struct td_tensor *in[MAXIN] = {0}, *duals[MAXIN] = {0};
-    double complex u[MAXIN][MAXN] = {{0}}, xp[MAXIN][MAXN], xm[MAXIN][MAXN];
-    struct td_error err;
-    assert_int_equal(td_ag_enter_dual_level(&sess, &err), 0);
-    for (int i = 0; i < c->nin; i++) {
-        in[i] = make_input(p, i, p->x[i], false);
-        if (!is_diff(c, i)) {
-            duals[i] = td_tensor_retain(in[i]);
-            continue;
-        }
-        random_vec(c->dt, p->n[i], u[i]);
-        struct td_tensor *ut = tensor_c(c->dt, in[i]->ndim, in[i]->shape, u[i]);
-        struct td_tensor *pair[2] = {in[i], ut};
-        assert_int_equal(
-            td_ag_call(&sess, false, TD_OP_make_dual, 2, pair, 0, NULL, 1, &duals[i], &err), 0);
-        td_tensor_release(ut);
-    }
-    struct td_tensor *y = apply(c, duals, false);
-    struct td_tensor *tan = td_ag_tangent(&sess, y);
-    if (!tan)
-        fail_msg("%s: the output has no tangent", c->name);
-    expect_shape(tan, y->dtype, y->ndim, y->shape);
-    double complex got[MAXN], fp[MAXN], fm[MAXN];
-    read_c(tan, got);
-    for (int i = 0; i < c->nin; i++)
-        for (int64_t k = 0; k < MAXN; k++) {
-            xp[i][k] = p->x[i][k] + EPS * u[i][k];
-            xm[i][k] = p->x[i][k] - EPS * u[i][k];
-        }
-    int64_t n = eval_at(p, xp, fp);
-    eval_at(p, xm, fm);
-    for (int64_t k = 0; k < n; k++) {
-        double complex want = (fp[k] - fm[k]) / (2 * EPS);
-        if (!cplx(y->dtype))
-            want = creal(want);
-        expect_close("JVP", c, -1, k, got[k], want);
-    }
-    td_tensor_release(y);
-    assert_int_equal(td_ag_exit_dual_level(&sess, &err), 0);
-    release_all(duals, c->nin);
-    release_all(in, c->nin);
-}
-
-/* The second-order check's scalar: Re(sum_w conj(w) * G_w(x)) with G the first-order
- * gradients for the fixed v, computed by autograd at x. */
-struct second_ctx {
-    double complex v[MAXN];
-    double complex w[MAXIN][MAXN];
-};
-
-static double grad_dot_fn(const struct inst *p, double complex x[MAXIN][MAXN], void *vctx)
-{
-    const struct second_ctx *s = vctx;
-    const struct ew_case *c = p->c;
-    struct td_tensor *in[MAXIN] = {0}, *wrt[MAXIN] = {0}, *g[MAXIN] = {0};
-    int nw = 0, idx[MAXIN];
-    for (int i = 0; i < c->nin; i++) {
-        in[i] = make_input(p, i, x[i], true);
-        if (is_diff(c, i)) {
-            idx[nw] = i;
-            wrt[nw++] = in[i];
-        }
-    }
-    struct td_tensor *y = apply(c, in, true);
-    struct td_tensor *vt = tensor_c(y->dtype, y->ndim, y->shape, s->v);
-    struct td_error err;
-    if (td_ag_backward(&sess, 1, &y, &vt, nw, wrt, false, false, false, g, &err))
-        fail_msg("%s: backward: %s", c->name, err.msg);
-    double sum = 0;
-    for (int w = 0; w < nw; w++) {
-        double complex gv[MAXN];
-        read_c(g[w], gv);
-        for (int64_t k = 0; k < p->n[idx[w]]; k++)
-            sum += creal(conj(s->w[idx[w]][k]) * gv[k]);
-    }
-    release_all(g, nw);
-    td_tensor_release(vt);
-    td_tensor_release(y);
-    release_all(in, c->nin);
-    return sum;
-}
-
-static void check_second(const struct inst *p)
-{
-    const struct ew_case *c = p->c;
-    struct td_tensor *in[MAXIN] = {0}, *wrt[MAXIN] = {0}, *g[MAXIN] = {0}, *h[MAXIN] = {0};
-    struct td_tensor *roots[MAXIN] = {0}, *wts[MAXIN] = {0};
-    struct second_ctx s;
-    int nw = 0, nr = 0, idx[MAXIN];
-    memset(&s, 0, sizeof s);
-    for (int i = 0; i < c->nin; i++) {
-        in[i] = make_input(p, i, p->x[i], true);
-        if (is_diff(c, i)) {
-            idx[nw] = i;
-            wrt[nw++] = in[i];
-            random_vec(c->dt, p->n[i], s.w[i]);
-        }
-    }
-    struct td_tensor *y = apply(c, in, true);
-    random_vec(y->dtype, td_tensor_numel(y), s.v);
-    struct td_tensor *vt = tensor_c(y->dtype, y->ndim, y->shape, s.v);
-    struct td_error err;
-    if (td_ag_backward(&sess, 1, &y, &vt, nw, wrt, true, true, false, g, &err))
-        fail_msg("%s: backward with create_graph: %s", c->name, err.msg);
-    for (int w = 0; w < nw; w++) {
-        if (!td_ag_requires_grad(g[w]))
-            continue;
-        roots[nr] = g[w];
-        wts[nr++] = tensor_c(c->dt, g[w]->ndim, g[w]->shape, s.w[idx[w]]);
-    }
-    if (nr == 0)
-        fail_msg("%s: no gradient depends on the inputs", c->name);
-    if (td_ag_backward(&sess, nr, roots, wts, nw, wrt, false, false, true, h, &err))
-        fail_msg("%s: second backward: %s", c->name, err.msg);
-    for (int w = 0; w < nw; w++) {
-        int i = idx[w];
-        double complex got[MAXN] = {0};
-        if (h[w])
-            read_c(h[w], got);
-        for (int64_t k = 0; k < p->n[i]; k++)
-            expect_close("second derivative", c, i, k, got[k], fd_grad(p, i, k, grad_dot_fn, &s));
-    }
-    release_all(h, nw);
-    release_all(wts, nr);
-    release_all(g, nw);
-    td_tensor_release(vt);
-    td_tensor_release(y);
-    release_all(in, c->nin);
-}
-
-/* Reverse over forward: the gradient of Re(sum(conj(w) * T(x))), T the tangent of f at x
- * for a fixed u (computed with grad mode on, so it carries history), against differences of
- * that sum with T evaluated at shifted points. */
-struct jvp_ctx {
-    double complex u[MAXIN][MAXN];
-    double complex w[MAXN];
-};
-
-/* T at x for tangents u (inputs are leaves that require grad when leaf); returns the output
- * (owned) and its tangent in *tan (borrowed from it). The caller exits the dual level. */
-static struct td_tensor *tangent_at(const struct inst *p, double complex x[MAXIN][MAXN],
-                                    const struct jvp_ctx *jc, bool leaf, struct td_tensor **in,
-                                    struct td_tensor **tan)
-{
-    const struct ew_case *c = p->c;
-    struct td_tensor *duals[MAXIN] = {0};
-    struct td_error err;
-    assert_int_equal(td_ag_enter_dual_level(&sess, &err), 0);
-    for (int i = 0; i < c->nin; i++) {
-        in[i] = make_input(p, i, x[i], leaf);
-        if (!is_diff(c, i)) {
-            duals[i] = td_tensor_retain(in[i]);
-            continue;
-        }
-        struct td_tensor *ut = tensor_c(c->dt, in[i]->ndim, in[i]->shape, jc->u[i]);
-        struct td_tensor *pair[2] = {in[i], ut};
-        assert_int_equal(
-            td_ag_call(&sess, true, TD_OP_make_dual, 2, pair, 0, NULL, 1, &duals[i], &err), 0);
-        td_tensor_release(ut);
-    }
-    struct td_tensor *y = apply(c, duals, true);
-    release_all(duals, c->nin);
-    *tan = td_ag_tangent(&sess, y);
-    if (!*tan)
-        fail_msg("%s: the output has no tangent", c->name);
-    return y;
-}
-
-static double jvp_dot_fn(const struct inst *p, double complex x[MAXIN][MAXN], void *vctx)
-{
-    const struct jvp_ctx *jc = vctx;
-    struct td_tensor *in[MAXIN] = {0}, *tan = NULL;
-    struct td_error err;
-    struct td_tensor *y = tangent_at(p, x, jc, false, in, &tan);
-    double complex t[MAXN];
-    read_c(tan, t);
-    double s = 0;
-    for (int64_t k = 0; k < td_tensor_numel(tan); k++)
-        s += creal(conj(jc->w[k]) * t[k]);
-    td_tensor_release(y);
-    assert_int_equal(td_ag_exit_dual_level(&sess, &err), 0);
-    release_all(in, p->c->nin);
-    return s;
-}
-
-static void check_jvp_grad(const struct inst *p)
-{
-    const struct ew_case *c = p->c;
-    struct td_tensor *in[MAXIN] = {0}, *wrt[MAXIN] = {0}, *h[MAXIN] = {0}, *tan = NULL;
-    struct jvp_ctx jc;
-    struct td_error err;
-    int nw = 0, idx[MAXIN];
-    memset(&jc, 0, sizeof jc);
-    for (int i = 0; i < c->nin; i++)
-        if (is_diff(c, i))
-            random_vec(c->dt, p->n[i], jc.u[i]);
-    double complex x[MAXIN][MAXN];
-    memcpy(x, p->x, sizeof x);
-    struct td_tensor *y = tangent_at(p, x, &jc, true, in, &tan);
-    for (int i = 0; i < c->nin; i++)
-        if (is_diff(c, i)) {
-            idx[nw] = i;
-            wrt[nw++] = in[i];
-        }
-    random_vec(tan->dtype, td_tensor_numel(tan), jc.w);
-    struct td_tensor *wt = tensor_c(tan->dtype, tan->ndim, tan->shape, jc.w);
-    if (!td_ag_requires_grad(tan))
-        fail_msg("%s: the tangent does not depend on the inputs", c->name);
-    if (td_ag_backward(&sess, 1, &tan, &wt, nw, wrt, false, false, true, h, &err))
-        fail_msg("%s: backward through the JVP: %s", c->name, err.msg);
-    td_tensor_release(y);
-    assert_int_equal(td_ag_exit_dual_level(&sess, &err), 0);
-    for (int w = 0; w < nw; w++) {
-        int i = idx[w];
-        double complex got[MAXN] = {0};
-        if (h[w])
-            read_c(h[w], got);
-        for (int64_t k = 0; k < p->n[i]; k++)
-            expect_close("gradient of the JVP", c, i, k, got[k], fd_grad(p, i, k, jvp_dot_fn, &jc));
-    }
-    release_all(h, nw);
-    td_tensor_release(wt);
-    release_all(in, c->nin);
+    k.na = case_attrs(c, k.a);
+    k.nout = 1;
+    k.first_only = !c->second;
+    k.strict = true;
+    gc_check(&k);
 }
 
 static void test_case(void **state)
@@ -735,14 +379,10 @@ static void test_case(void **state)
     const struct ew_case *c = *state;
     struct inst p;
     rng_state = 0x9e3779b97f4a7c15ull ^ (uint64_t)(c - cases) * 0x2545f4914f6cdd1dull;
+    gc_rng_state = rng_state;
     for (int round = 0; round < 2; round++) {
         inst_init(&p, c);
-        check_vjp(&p);
-        check_jvp(&p);
-        if (c->second) {
-            check_second(&p);
-            check_jvp_grad(&p);
-        }
+        check_inst(&p);
     }
 }
 
@@ -888,47 +528,25 @@ static void test_cast_float32(void **state)
     td_tensor_release(x);
 }
 
-/* ---------------------------------------------------------------------------------------
- * Fixtures.
- */
-static int setup(void **state)
-{
-    leak_setup(state);
-    td_ag_session_init(&sess, NULL, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    td_ag_session_fini(&sess);
-    return leak_teardown(state);
-}
-
 #define NCASES (sizeof cases / sizeof cases[0])
 
 int main(void)
 {
-    struct td_error err;
-    if (td_ops_init(&err))
-        return 1;
     static struct CMUnitTest tests[NCASES + 5];
     size_t n = 0;
     for (size_t k = 0; k < NCASES; k++) {
         tests[n].name = cases[k].name;
         tests[n].test_func = test_case;
-        tests[n].setup_func = setup;
-        tests[n].teardown_func = teardown;
+        tests[n].setup_func = ag_setup;
+        tests[n].teardown_func = ag_teardown;
         tests[n].initial_state = (void *)&cases[k];
         n++;
     }
     const struct CMUnitTest fixed[] = {
-        cmocka_unit_test_setup_teardown(test_minmax_ties, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pow_zero_base, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kinks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_zero_grads, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cast_float32, setup, teardown),
+        AG_TEST(test_minmax_ties), AG_TEST(test_pow_zero_base), AG_TEST(test_kinks),
+        AG_TEST(test_zero_grads),  AG_TEST(test_cast_float32),
     };
     for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++)
         tests[n++] = fixed[k];
-    return _cmocka_run_group_tests("derivatives_ew", tests, n, NULL, NULL);
+    return ag_run_tests("derivatives_ew", tests, n);
 }

@@ -7,36 +7,15 @@
  * differences in float64, and second derivatives of the formulas that only use ops with
  * derivatives.
  */
+#include <complex.h>
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "gradcheck.h"
 
-#include "leakcheck.h"
-#include "optest.h"
-#include "td_autograd.h"
-
-static struct td_ag_session sess;
 static const struct td_rng rng0 = {20240601u, 7};
-static struct td_rng rng;
-
-static int setup(void **state)
-{
-    leak_setup(state);
-    rng = rng0;
-    td_ag_session_init(&sess, NULL, &rng);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    td_ag_session_fini(&sess);
-    return leak_teardown(state);
-}
+static struct td_rng rng; /* the session's generator (ag_rng), reset to rng0 per op call */
 
 #define F64 TD_FLOAT64
 #define I64 TD_INT64
@@ -58,14 +37,6 @@ static struct td_tensor *run(enum td_op op, int nin, struct td_tensor *const *in
     struct td_tensor *o = NULL;
     runn(op, nin, in, na, a, 1, &o);
     return o;
-}
-
-static void release_all(struct td_tensor **t, int n)
-{
-    for (int i = 0; i < n; i++) {
-        td_tensor_release(t[i]);
-        t[i] = NULL;
-    }
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -567,156 +538,37 @@ static void test_gelu_erf_values(void **state)
 /* ---------------------------------------------------------------------------------------
  * Derivatives against central finite differences (float64).
  */
-#define FD_H 1e-6
-#define FD_TOL 1e-6
-
-static double wave(int64_t i, double phase)
+/* A case of gradcheck.h for op on in[] (retained) that checks output k alone. */
+static struct gcase nn_case(enum td_op op, int nin, struct td_tensor *const *in, int na,
+                            const struct td_attr_arg *a, int nout, int k)
 {
-    return 0.4 + 0.6 * sin(1.7 * (double)i + phase);
-}
-
-static struct td_tensor *copy_of(const struct td_tensor *t)
-{
-    struct td_meta m;
-    struct td_tensor *c = NULL;
-    struct td_error err;
-    td_tensor_meta(t, &m);
-    m.wrapped_number = false;
-    assert_int_equal(td_tensor_new(&m, false, NULL, &c, &err), 0);
-    assert_int_equal(td_tensor_copy(c, t, &err), 0);
+    struct gcase c;
+    memset(&c, 0, sizeof c);
+    c.name = td_op_info_get(op)->name;
+    c.op = op;
+    c.nin = nin;
+    for (int i = 0; i < nin; i++)
+        c.in[i] = td_tensor_retain(in[i]);
+    c.na = na;
+    for (int i = 0; i < na; i++)
+        c.a[i] = a[i];
+    c.nout = nout;
+    c.one_output = true;
+    c.out = k;
     return c;
 }
 
-/* Output k of op on inputs (plain call, the generator reset). */
-static struct td_tensor *eval_k(enum td_op op, int nin, struct td_tensor *const *in, int na,
-                                const struct td_attr_arg *a, int nout, int k)
-{
-    struct td_tensor *o[4] = {NULL, NULL, NULL, NULL};
-    runn(op, nin, in, na, a, nout, o);
-    for (int i = 0; i < nout; i++)
-        if (i != k)
-            td_tensor_release(o[i]);
-    return o[k];
-}
-
-static double dot_w(const struct td_tensor *t, double phase)
-{
-    double s = 0;
-    for (int64_t i = 0; i < td_tensor_numel(t); i++)
-        s += val(t, i) * wave(i, phase);
-    return s;
-}
-
-static struct td_tensor *wave_like(const struct td_tensor *t, double phase)
-{
-    int64_t n = td_tensor_numel(t);
-    double *v = test_malloc(sizeof(double) * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++)
-        v[i] = wave(i, phase);
-    struct td_tensor *r = mk(F64, t->ndim, t->shape, v);
-    test_free(v);
-    return r;
-}
-
-/* Checks output k's VJP (cotangent u = wave) and JVP (tangents = waves) of op against
- * central differences, for the float64 inputs marked in diff. */
+/* Checks output k's VJP and JVP of op against central differences (checks 1 and 2 of
+ * gradcheck.h), for the float64 inputs marked in diff. */
 static void gradcheck(enum td_op op, int nin, struct td_tensor *const *in, const bool *diff,
                       int na, const struct td_attr_arg *a, int nout, int k)
 {
-    const char *name = td_op_info_get(op)->name;
-    struct td_error err;
-    struct td_tensor *leaves[4] = {NULL}, *outs[4] = {NULL}, *grads[4] = {NULL};
-    struct td_tensor *dl[4];
-    int nd = 0;
-    for (int i = 0; i < nin; i++) {
-        leaves[i] = copy_of(in[i]);
-        if (diff[i]) {
-            assert_int_equal(td__ag_meta_ensure(leaves[i], &err), 0);
-            leaves[i]->ag->requires_grad = true;
-            dl[nd++] = leaves[i];
-        }
-    }
-    rng = rng0;
-    if (td_ag_call(&sess, true, op, nin, leaves, na, a, nout, outs, &err))
-        fail_msg("%s: %s", name, err.msg);
-    struct td_tensor *u = wave_like(outs[k], 0.3);
-    if (td_ag_backward(&sess, 1, &outs[k], &u, nd, dl, false, false, true, grads, &err))
-        fail_msg("%s backward: %s", name, err.msg);
-    int j = 0;
-    for (int i = 0; i < nin; i++) {
+    struct gcase c = nn_case(op, nin, in, na, a, nout, k);
+    for (int i = 0; i < nin; i++)
         if (!diff[i])
-            continue;
-        struct td_tensor *g = grads[j++];
-        struct td_tensor *xp = copy_of(in[i]);
-        struct td_tensor *args[4];
-        for (int q = 0; q < nin; q++)
-            args[q] = q == i ? xp : in[q];
-        for (int64_t e = 0; e < td_tensor_numel(xp); e++) {
-            double *p = (double *)td_tensor_data(xp) + e, x0 = *p;
-            *p = x0 + FD_H;
-            struct td_tensor *yp = eval_k(op, nin, args, na, a, nout, k);
-            *p = x0 - FD_H;
-            struct td_tensor *ym = eval_k(op, nin, args, na, a, nout, k);
-            *p = x0;
-            double fd = (dot_w(yp, 0.3) - dot_w(ym, 0.3)) / (2 * FD_H);
-            double got = g ? val(g, e) : 0;
-            if (fabs(fd - got) > FD_TOL * (1 + fabs(fd)))
-                fail_msg("%s: d output %d / d input %d [%lld]: vjp %.12g, finite difference "
-                         "%.12g",
-                         name, k, i, (long long)e, got, fd);
-            td_tensor_release(yp);
-            td_tensor_release(ym);
-        }
-        td_tensor_release(xp);
-    }
-    release_all(grads, nd);
-    release_all(outs, nout);
-    td_tensor_release(u);
-
-    /* Forward mode: tangent of output k vs (f(x + h t) - f(x - h t)) / 2h. */
-    struct td_tensor *duals[4] = {NULL}, *tans[4] = {NULL}, *xp[4] = {NULL}, *xm[4] = {NULL};
-    assert_int_equal(td_ag_enter_dual_level(&sess, &err), 0);
-    for (int i = 0; i < nin; i++) {
-        if (!diff[i]) {
-            duals[i] = td_tensor_retain(in[i]);
-            xp[i] = td_tensor_retain(in[i]);
-            xm[i] = td_tensor_retain(in[i]);
-            continue;
-        }
-        tans[i] = wave_like(in[i], 1.1 + i);
-        struct td_tensor *pair[2] = {in[i], tans[i]};
-        if (td_ag_call(&sess, true, TD_OP_make_dual, 2, pair, 0, NULL, 1, &duals[i], &err))
-            fail_msg("make_dual: %s", err.msg);
-        xp[i] = copy_of(in[i]);
-        xm[i] = copy_of(in[i]);
-        for (int64_t e = 0; e < td_tensor_numel(in[i]); e++) {
-            double t = val(tans[i], e);
-            ((double *)td_tensor_data(xp[i]))[e] += FD_H * t;
-            ((double *)td_tensor_data(xm[i]))[e] -= FD_H * t;
-        }
-    }
-    rng = rng0;
-    if (td_ag_call(&sess, true, op, nin, duals, na, a, nout, outs, &err))
-        fail_msg("%s (dual): %s", name, err.msg);
-    struct td_tensor *tan = td_ag_tangent(&sess, outs[k]);
-    struct td_tensor *yp = eval_k(op, nin, xp, na, a, nout, k);
-    struct td_tensor *ym = eval_k(op, nin, xm, na, a, nout, k);
-    for (int64_t e = 0; e < td_tensor_numel(yp); e++) {
-        double fd = (val(yp, e) - val(ym, e)) / (2 * FD_H);
-        double got = tan ? val(tan, e) : 0;
-        if (fabs(fd - got) > FD_TOL * (1 + fabs(fd)))
-            fail_msg("%s: jvp of output %d [%lld]: %.12g, finite difference %.12g", name, k,
-                     (long long)e, got, fd);
-    }
-    td_tensor_release(yp);
-    td_tensor_release(ym);
-    release_all(outs, nout);
-    assert_int_equal(td_ag_exit_dual_level(&sess, &err), 0);
-    release_all(duals, nin);
-    release_all(tans, nin);
-    release_all(xp, nin);
-    release_all(xm, nin);
-    release_all(leaves, nin);
+            c.nodiff |= 1u << i;
+    c.first_only = true;
+    gc_check(&c);
 }
 
 /* A float64 tensor of distinct values (no ties for max pooling). */
@@ -874,62 +726,17 @@ static void test_grad_layer_norm(void **state)
     release_all(all, sizeof all / sizeof all[0]);
 }
 
-/* d/dx of <VJP(x; u), v> by create_graph against finite differences of the first-order VJP:
- * the second derivative through each formula. */
-static struct td_tensor *first_grad(enum td_op op, struct td_tensor *x0, int na,
-                                    const struct td_attr_arg *a, int nout, bool create,
-                                    struct td_tensor **leaf_out, struct td_tensor **out0)
-{
-    struct td_error err;
-    struct td_tensor *x = copy_of(x0), *outs[4] = {NULL}, *g = NULL;
-    assert_int_equal(td__ag_meta_ensure(x, &err), 0);
-    x->ag->requires_grad = true;
-    rng = rng0;
-    if (td_ag_call(&sess, true, op, 1, &x, na, a, nout, outs, &err))
-        fail_msg("%s", err.msg);
-    struct td_tensor *u = wave_like(outs[0], 0.3);
-    if (td_ag_backward(&sess, 1, &outs[0], &u, 1, &x, create, create, false, &g, &err))
-        fail_msg("%s backward: %s", td_op_info_get(op)->name, err.msg);
-    td_tensor_release(u);
-    for (int i = 1; i < nout; i++)
-        td_tensor_release(outs[i]);
-    *out0 = outs[0];
-    *leaf_out = x;
-    return g;
-}
-
+/* The second derivative through each formula: d/dx of <VJP(x; u), v> by create_graph
+ * against finite differences of the first-order VJP (checks 1 to 3 of gradcheck.h on output
+ * 0, the gradient carrying history; second order to 1e-5). */
 static void gradgradcheck(enum td_op op, struct td_tensor *x0, int na,
                           const struct td_attr_arg *a, int nout)
 {
-    struct td_error err;
-    struct td_tensor *x, *y, *hv = NULL;
-    struct td_tensor *g = first_grad(op, x0, na, a, nout, true, &x, &y);
-    assert_true(td_ag_requires_grad(g));
-    struct td_tensor *v = wave_like(g, 2.0);
-    if (td_ag_backward(&sess, 1, &g, &v, 1, &x, false, false, false, &hv, &err))
-        fail_msg("%s double backward: %s", td_op_info_get(op)->name, err.msg);
-    struct td_tensor *xp = copy_of(x0);
-    for (int64_t e = 0; e < td_tensor_numel(xp); e++) {
-        double *p = (double *)td_tensor_data(xp) + e, x00 = *p;
-        struct td_tensor *l, *o, *gp, *gm;
-        *p = x00 + FD_H;
-        gp = first_grad(op, xp, na, a, nout, false, &l, &o);
-        td_tensor_release(l);
-        td_tensor_release(o);
-        *p = x00 - FD_H;
-        gm = first_grad(op, xp, na, a, nout, false, &l, &o);
-        td_tensor_release(l);
-        td_tensor_release(o);
-        *p = x00;
-        double fd = (dot_w(gp, 2.0) - dot_w(gm, 2.0)) / (2 * FD_H);
-        if (fabs(fd - val(hv, e)) > 1e-5 * (1 + fabs(fd)))
-            fail_msg("%s: second derivative [%lld]: %.12g, finite difference %.12g",
-                     td_op_info_get(op)->name, (long long)e, val(hv, e), fd);
-        td_tensor_release(gp);
-        td_tensor_release(gm);
-    }
-    struct td_tensor *all[] = {xp, v, hv, g, y, x};
-    release_all(all, sizeof all / sizeof all[0]);
+    struct gcase c = nn_case(op, 1, &x0, na, a, nout, 0);
+    c.strict = true;
+    c.no_check4 = true;
+    c.tol2 = 1e-5;
+    gc_check(&c);
 }
 
 static void test_second_order(void **state)
@@ -948,26 +755,25 @@ static void test_second_order(void **state)
 
 int main(void)
 {
-    struct td_error err;
-    if (td_ops_init(&err))
-        return 1;
+    ag_rng = &rng;
+    ag_rng_start = &rng0;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_conv2d_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_linear_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_im2col_col2im_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_pool_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_avg_pool_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_softmax_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_layer_norm_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_embedding_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nll_loss_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dropout_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gelu_erf_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_grad_linear_conv, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_grad_pooling, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_grad_softmax_dropout_misc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_grad_layer_norm, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_second_order, setup, teardown),
+        AG_TEST(test_conv2d_values),
+        AG_TEST(test_linear_values),
+        AG_TEST(test_im2col_col2im_values),
+        AG_TEST(test_max_pool_values),
+        AG_TEST(test_avg_pool_values),
+        AG_TEST(test_softmax_values),
+        AG_TEST(test_layer_norm_values),
+        AG_TEST(test_embedding_values),
+        AG_TEST(test_nll_loss_values),
+        AG_TEST(test_dropout_values),
+        AG_TEST(test_gelu_erf_values),
+        AG_TEST(test_grad_linear_conv),
+        AG_TEST(test_grad_pooling),
+        AG_TEST(test_grad_softmax_dropout_misc),
+        AG_TEST(test_grad_layer_norm),
+        AG_TEST(test_second_order),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return AG_RUN_TESTS(tests);
 }

@@ -7,31 +7,10 @@
  * write.
  */
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <string.h>
 
-#include <cmocka.h>
-
-#include "leakcheck.h"
+#include "agtest.h"
 #include "optest.h"
-#include "td_autograd.h"
-
-static struct td_ag_session sess;
-
-static int setup(void **state)
-{
-    leak_setup(state);
-    td_ag_session_init(&sess, NULL, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    td_ag_session_fini(&sess);
-    return leak_teardown(state);
-}
 
 #define N 4
 #define STEPS 3
@@ -296,14 +275,11 @@ static void test_errors(void **state)
 
 int main(void)
 {
-    struct td_error err;
-    if (td_ops_init(&err))
-        return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sgd, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_adam, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_skip_and_layouts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        AG_TEST(test_sgd),
+        AG_TEST(test_adam),
+        AG_TEST(test_skip_and_layouts),
+        AG_TEST(test_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return AG_RUN_TESTS(tests);
 }
