@@ -7,7 +7,16 @@
  * CPU supports. The only way to choose kernels is the OPENBLAS_CORETYPE variable read by that
  * constructor, so when detection fell back to Prescott and the user did not choose a core
  * type, we set the one the CPU's features support and re-execute ourselves once.
+ *
+ * The same constructor reads OPENBLAS_THREAD_TIMEOUT: how long (2^n cycles, default n = 28,
+ * about 0.1 s) OpenBLAS's idle threads spin in sched_yield after each threaded call before
+ * they sleep. The daemon issues many small GEMMs between which other kernels, its own
+ * helper threads and the client need the cores; spinning threads take that time away (a
+ * training step of a small CNN cost 60% more CPU). Unless the user chose a value, we set
+ * the minimum (n = 4), so idle threads sleep almost at once; waking them costs a few
+ * microseconds per large call, nothing next to the GEMMs that are large enough to thread.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,17 +42,23 @@ static const char *best_coretype(void)
 
 void td_blas_select_kernels(char **argv)
 {
+    bool reexec = false;
     const char *core = openblas_get_corename();
-    if (getenv("OPENBLAS_CORETYPE") || !core || strcasecmp(core, "prescott") != 0)
+    const char *better = NULL;
+    if (!getenv("OPENBLAS_CORETYPE") && core && strcasecmp(core, "prescott") == 0)
+        better = best_coretype();
+    if (better && setenv("OPENBLAS_CORETYPE", better, 1) == 0) {
+        TD_LOG(TD_LOG_INFO, "openblas kernels", "detected=%s using=%s", core, better);
+        reexec = true;
+    }
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT") && setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) == 0)
+        reexec = true;
+    if (!reexec)
         return;
-    const char *better = best_coretype();
-    if (!better)
-        return;
-    if (setenv("OPENBLAS_CORETYPE", better, 1) != 0)
-        return;
-    TD_LOG(TD_LOG_INFO, "openblas kernels", "detected=%s using=%s", core, better);
     execv("/proc/self/exe", argv);
-    /* exec failed: carry on with the generic kernels, which are correct, only slower. */
-    unsetenv("OPENBLAS_CORETYPE");
-    TD_LOG(TD_LOG_WARN, "openblas re-exec failed", "using=%s", core);
+    /* exec failed: carry on with the kernels and timeout we have, which are correct, only
+     * slower. */
+    if (better)
+        unsetenv("OPENBLAS_CORETYPE");
+    TD_LOG(TD_LOG_WARN, "openblas re-exec failed", "using=%s", core ? core : "?");
 }

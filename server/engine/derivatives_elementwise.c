@@ -422,18 +422,32 @@ const struct td_deriv td_deriv_ceil = {0, 0, vjp_zero, jvp_zero};
 const struct td_deriv td_deriv_round = {0, 0, vjp_zero, jvp_zero};
 const struct td_deriv td_deriv_trunc = {0, 0, vjp_zero, jvp_zero};
 
+/* g where x > 0, else 0: threshold_backward(g, x) in one pass (ops_nn.c; differentiable in
+ * g, its own VJP) when g and x share dtype and shape, else g * (x > 0). */
+static struct td_tensor *relu_mask(struct td_gb *b, struct td_tensor *g, struct td_tensor *x)
+{
+    bool same = g && x && g->dtype == x->dtype && g->ndim == x->ndim;
+    for (int d = 0; same && d < g->ndim; d++)
+        same = g->shape[d] == x->shape[d];
+    if (same) {
+        struct td_tensor *in[2] = {g, x};
+        return td_gb_op(b, TD_OP_threshold_backward, 2, in, 0, NULL);
+    }
+    return MUL(g, td_gb_binary(b, TD_OP_gt, x, SC(0)));
+}
+
 /* relu: the gradient passes where the output is positive (PyTorch's threshold_backward). */
 static void vjp_relu(struct td_gb *b, struct td_vjp *v)
 {
     if (v->needs[0])
-        v->grad_in[0] = MUL(v->grad[0], td_gb_binary(b, TD_OP_gt, OUT(0), SC(0)));
+        v->grad_in[0] = relu_mask(b, v->grad[0], OUT(0));
 }
 
+/* x > 0 exactly where relu(x) > 0, so the primal input serves as the mask. */
 static void jvp_relu(struct td_gb *b, struct td_jvp *j)
 {
     if (j->tangent_in[0])
-        j->tangent_out[0] =
-            MUL(j->tangent_in[0], td_gb_binary(b, TD_OP_gt, j->primal_in[0], SC(0)));
+        j->tangent_out[0] = relu_mask(b, j->tangent_in[0], j->primal_in[0]);
 }
 
 const struct td_deriv td_deriv_relu = {0, 0x1, vjp_relu, jvp_relu};

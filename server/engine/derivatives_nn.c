@@ -5,7 +5,8 @@
  *
  * Pairs of adjoint linear ops give each other's VJPs: im2col/col2im, avg_pool2d and its
  * backward, max_pool2d_backward and a gather at the saved indices, embedding and its
- * backward. conv2d's VJP is im2col/col2im around batched matmuls; layer_norm's is the usual
+ * backward. conv2d's VJPs are the kernels conv2d_backward_input/_weight (the three ops
+ * are bilinear and give each other's VJPs); layer_norm's is the usual
  * closed form (dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))).
  */
 #include <math.h>
@@ -124,51 +125,27 @@ const struct td_deriv td_deriv_linear = {0x3, 0, vjp_linear, jvp_linear};
 
 /* ---- conv2d ---- */
 
-static const char *const win_names[] = {"dilation", "padding", "stride"};
+static const char *const conv_names[] = {"dilation", "padding", "stride", "groups"};
 
-static struct td_tensor *permute(struct td_gb *b, struct td_tensor *x, int nd, const int64_t *d)
-{
-    struct td_attr_arg a = td_a_ints("dims", nd, d);
-    return td_gb_op(b, TD_OP_permute, 1, &x, 1, &a);
-}
-
-/* Both gradients run one matmul per group over all samples at once (the batch folded into
- * the GEMM's long dimension), like the forward kernel: per-sample GEMMs on small images cost
- * more in BLAS call overhead than in arithmetic. */
+/* conv2d's gradients are the kernels conv2d_backward_input (w^T g folded back with col2im)
+ * and conv2d_backward_weight (g against x's columns), both batching samples into one GEMM
+ * per group like the forward. The three ops are bilinear, so each one's VJPs are the other
+ * two (see below), and gradients of any order stay in these kernels. */
 static void vjp_conv2d(struct td_gb *b, struct td_vjp *v)
 {
     const struct td_op_ctx *c = v->c;
-    const struct td_meta *xm = &c->in_meta[0], *wm = &c->in_meta[1], *om = &v->out_meta[0];
-    int64_t N = xm->shape[0], C = xm->shape[1], H = xm->shape[2], W = xm->shape[3];
-    int64_t O = wm->shape[0], kh = wm->shape[2], kw = wm->shape[3];
-    int64_t G = td_arg_int(c, "groups"), Og = O / G, Cg = C / G, K = Cg * kh * kw;
-    int64_t L = om->shape[2] * om->shape[3];
-    int64_t ks[2] = {kh, kw}, hw[2] = {H, W};
-    struct td_tensor *g = v->grad[0], *gt = NULL;
-    if (v->needs[0] || v->needs[1]) {
-        int64_t grs[4] = {N, G, Og, L}, perm[4] = {1, 2, 0, 3}, gts[3] = {G, Og, N * L};
-        gt = td_gb_reshape(b, permute(b, td_gb_reshape(b, g, 4, grs), 4, perm), 3, gts);
-    }
+    const struct td_meta *xm = &c->in_meta[0], *wm = &c->in_meta[1];
+    int64_t ks[2] = {wm->shape[2], wm->shape[3]}, hw[2] = {xm->shape[2], xm->shape[3]};
+    struct td_tensor *g = v->grad[0];
     if (v->needs[0]) {
-        int64_t wrs[3] = {G, Og, K}, c4[4] = {G, K, N, L}, perm[4] = {2, 0, 1, 3};
-        int64_t crs[3] = {N, G * K, L};
-        struct td_tensor *wt = transpose(b, td_gb_reshape(b, CONJ(IN(1)), 3, wrs), 1, 2);
-        struct td_tensor *colt = matmul(b, wt, gt); /* [G, K, N*L] */
-        struct td_tensor *cols =
-            td_gb_reshape(b, permute(b, td_gb_reshape(b, colt, 4, c4), 4, perm), 3, crs);
-        struct td_attr_arg ex[2] = {td_a_ints("output_size", 2, hw),
-                                    td_a_ints("kernel_size", 2, ks)};
-        v->grad_in[0] = op_fwd(b, c, TD_OP_col2im, 1, &cols, win_names, 3, 2, ex);
+        struct td_tensor *in[2] = {g, IN(1)};
+        struct td_attr_arg ex[1] = {td_a_ints("input_size", 2, hw)};
+        v->grad_in[0] = op_fwd(b, c, TD_OP_conv2d_backward_input, 2, in, conv_names, 4, 1, ex);
     }
     if (v->needs[1]) {
+        struct td_tensor *in[2] = {IN(0), g};
         struct td_attr_arg ex[1] = {td_a_ints("kernel_size", 2, ks)};
-        struct td_tensor *x = CONJ(IN(0));
-        struct td_tensor *cols = op_fwd(b, c, TD_OP_im2col, 1, &x, win_names, 3, 1, ex);
-        int64_t crs[4] = {N, G, K, L}, perm[4] = {1, 0, 3, 2}, cts[3] = {G, N * L, K};
-        int64_t wsh[4] = {O, Cg, kh, kw};
-        struct td_tensor *ct =
-            td_gb_reshape(b, permute(b, td_gb_reshape(b, cols, 4, crs), 4, perm), 3, cts);
-        v->grad_in[1] = td_gb_reshape(b, matmul(b, gt, ct), 4, wsh); /* [G, Og, K] */
+        v->grad_in[1] = op_fwd(b, c, TD_OP_conv2d_backward_weight, 2, in, conv_names, 4, 1, ex);
     }
     if (v->needs[2]) {
         int64_t dims[3] = {0, 2, 3};
@@ -187,6 +164,59 @@ static void jvp_conv2d(struct td_gb *b, struct td_jvp *j)
 }
 
 const struct td_deriv td_deriv_conv2d = {0x3, 0, vjp_conv2d, jvp_conv2d};
+
+/* conv2d_backward_input(g, w) = gi: <u, gi> = sum_n <im2col(u_n), w^T g_n>, so the VJP for g
+ * is conv2d(u, w) and for w conv2d_backward_weight(u, g). */
+static void vjp_conv2d_backward_input(struct td_gb *b, struct td_vjp *v)
+{
+    const struct td_op_ctx *c = v->c;
+    const struct td_meta *wm = &c->in_meta[1];
+    struct td_tensor *u = v->grad[0];
+    if (v->needs[0]) {
+        struct td_tensor *in[2] = {u, IN(1)};
+        v->grad_in[0] = op_fwd(b, c, TD_OP_conv2d, 2, in, conv_names, 4, 0, NULL);
+    }
+    if (v->needs[1]) {
+        int64_t ks[2] = {wm->shape[2], wm->shape[3]};
+        struct td_tensor *in[2] = {u, IN(0)};
+        struct td_attr_arg ex[1] = {td_a_ints("kernel_size", 2, ks)};
+        v->grad_in[1] = op_fwd(b, c, TD_OP_conv2d_backward_weight, 2, in, conv_names, 4, 1, ex);
+    }
+}
+
+/* Bilinear: the tangent is op(t0, p1) + op(p0, t1). */
+static void jvp_bilinear(struct td_gb *b, struct td_jvp *j)
+{
+    struct td_tensor *a[2] = {j->tangent_in[0], j->primal_in[1]};
+    struct td_tensor *q[2] = {j->primal_in[0], j->tangent_in[1]};
+    j->tangent_out[0] = ADD(op_same_attrs(b, j->c, j->c->op, 2, a),
+                            op_same_attrs(b, j->c, j->c->op, 2, q));
+}
+
+const struct td_deriv td_deriv_conv2d_backward_input = {0x3, 0, vjp_conv2d_backward_input,
+                                                        jvp_bilinear};
+
+/* conv2d_backward_weight(x, g) = gw: <u, gw> = sum_n <u^T g_n, im2col(x_n)>, so the VJP for
+ * x is conv2d_backward_input(g, u) and for g conv2d(x, u). */
+static void vjp_conv2d_backward_weight(struct td_gb *b, struct td_vjp *v)
+{
+    const struct td_op_ctx *c = v->c;
+    const struct td_meta *xm = &c->in_meta[0];
+    struct td_tensor *u = v->grad[0];
+    if (v->needs[0]) {
+        int64_t hw[2] = {xm->shape[2], xm->shape[3]};
+        struct td_tensor *in[2] = {IN(1), u};
+        struct td_attr_arg ex[1] = {td_a_ints("input_size", 2, hw)};
+        v->grad_in[0] = op_fwd(b, c, TD_OP_conv2d_backward_input, 2, in, conv_names, 4, 1, ex);
+    }
+    if (v->needs[1]) {
+        struct td_tensor *in[2] = {IN(0), u};
+        v->grad_in[1] = op_fwd(b, c, TD_OP_conv2d, 2, in, conv_names, 4, 0, NULL);
+    }
+}
+
+const struct td_deriv td_deriv_conv2d_backward_weight = {0x3, 0, vjp_conv2d_backward_weight,
+                                                         jvp_bilinear};
 
 /* ---- im2col / col2im: each is the other's adjoint ---- */
 
@@ -219,6 +249,27 @@ static void jvp_self(struct td_gb *b, struct td_jvp *j)
 
 const struct td_deriv td_deriv_im2col = {0, 0, vjp_im2col, jvp_self};
 const struct td_deriv td_deriv_col2im = {0, 0, vjp_col2im, jvp_self};
+
+/* ---- threshold_backward: linear in g, piecewise constant in x ---- */
+
+static void vjp_threshold_backward(struct td_gb *b, struct td_vjp *v)
+{
+    if (v->needs[0]) {
+        struct td_tensor *in[2] = {v->grad[0], IN(1)};
+        v->grad_in[0] = op_same_attrs(b, v->c, TD_OP_threshold_backward, 2, in);
+    }
+    if (v->needs[1])
+        v->grad_in[1] = td_gb_zeros_like(b, IN(1));
+}
+
+static void jvp_threshold_backward(struct td_gb *b, struct td_jvp *j)
+{
+    struct td_tensor *in[2] = {j->tangent_in[0], j->primal_in[1]};
+    j->tangent_out[0] = op_same_attrs(b, j->c, TD_OP_threshold_backward, 2, in);
+}
+
+const struct td_deriv td_deriv_threshold_backward = {0x2, 0, vjp_threshold_backward,
+                                                     jvp_threshold_backward};
 
 /* ---- max pooling ---- */
 

@@ -1,7 +1,8 @@
 /*
- * ops_nn.c - the "neural network" section of ops.def: linear, conv2d (im2col + GEMM),
- * im2col/col2im (F.unfold/F.fold), max and average pooling with their adjoints, softmax and
- * log_softmax, dropout, embedding and its adjoint, layer_norm, gelu, erf and nll_loss.
+ * ops_nn.c - the "neural network" section of ops.def: linear, conv2d (im2col + GEMM) and its
+ * two gradient kernels, im2col/col2im (F.unfold/F.fold), threshold_backward (relu's VJP),
+ * max and average pooling with their adjoints, softmax and log_softmax, dropout, embedding
+ * and its adjoint, layer_norm, gelu, erf and nll_loss.
  *
  * Every kernel reads its inputs through td_tensor_contiguous (or a converting copy), so any
  * strides work; float16/bfloat16 compute in float32 and round once into the output. GEMM
@@ -142,6 +143,28 @@ static int64_t grain_for(int64_t per_item)
         per_item = 1;
     int64_t g = TD__PAR_GRAIN / per_item;
     return g < 1 ? 1 : g;
+}
+
+/* a when t is 0, b when t is 1, by bit masks: compilers turn a float select into a branch,
+ * and on random data that branch mispredicts about half the time. */
+static inline float sel_f32(float a, float b, int t)
+{
+    uint32_t x, y, mk = (uint32_t)0 - (uint32_t)t;
+    memcpy(&x, &a, sizeof x);
+    memcpy(&y, &b, sizeof y);
+    x = (x & ~mk) | (y & mk);
+    memcpy(&a, &x, sizeof a);
+    return a;
+}
+
+static inline double sel_f64(double a, double b, int t)
+{
+    uint64_t x, y, mk = (uint64_t)0 - (uint64_t)t;
+    memcpy(&x, &a, sizeof x);
+    memcpy(&y, &b, sizeof y);
+    x = (x & ~mk) | (y & mk);
+    memcpy(&a, &x, sizeof a);
+    return a;
 }
 
 /* Row-major C = A(op) @ B(op) + beta * C for float32/float64/complex. Dims must fit int
@@ -352,44 +375,157 @@ static int win_init(const struct td_op_ctx *c, bool kattr, int64_t H, int64_t W,
     return 0;
 }
 
+/* The outputs o in [0, n) of a window sweep whose input index o * s + off lies in [0, in):
+ * [*lo, *hi), possibly empty (lo == hi). s >= 1. */
+static void valid_range(int64_t off, int64_t s, int64_t in, int64_t n, int64_t *lo,
+                        int64_t *hi)
+{
+    /* o * s + off >= 0  <=>  o >= ceil(-off / s);  o * s + off < in  <=>  o <= (in-1-off)/s */
+    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t h = in - 1 - off < 0 ? 0 : (in - 1 - off) / s + 1;
+    if (h > n)
+        h = n;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* Elements of the column (and result) buffers conv2d and its gradients fill per batch of
+ * samples: enough to amortise a GEMM call, small enough to stay in the L2 cache between
+ * im2col writing the columns and the GEMM reading them. */
+#ifndef CONV_BATCH_ELEMS
+#define CONV_BATCH_ELEMS ((int64_t)1 << 16)
+#endif
+
+/* Largest zero-padded channel plane (bytes) the im2col/col2im kernels keep on the stack. */
+#define PAD_PLANE_BYTES 16384
+
+/* Copy and zero-fill of n elements for the short rows of small images: a library call per
+ * row of a few elements costs more than the copy itself, so blocks of 4 and the tail are
+ * fixed-size copies the compiler inlines. */
+#define DEF_SMALL_MOVES(T, SUF)                                                               \
+    static inline void copy_small_##SUF(T *d, const T *s, int64_t n)                          \
+    {                                                                                         \
+        if (n > 32) {                                                                         \
+            memcpy(d, s, sizeof(T) * (size_t)n);                                              \
+            return;                                                                           \
+        }                                                                                     \
+        for (; n >= 4; n -= 4, d += 4, s += 4)                                                \
+            memcpy(d, s, 4 * sizeof(T));                                                      \
+        switch (n) {                                                                          \
+        case 3:                                                                               \
+            d[2] = s[2];                                                                      \
+            /* fall through */                                                                \
+        case 2:                                                                               \
+            d[1] = s[1];                                                                      \
+            /* fall through */                                                                \
+        case 1:                                                                               \
+            d[0] = s[0];                                                                      \
+            /* fall through */                                                                \
+        default:                                                                              \
+            break;                                                                            \
+        }                                                                                     \
+    }                                                                                         \
+    static inline void zero_small_##SUF(T *d, int64_t n)                                      \
+    {                                                                                         \
+        if (n > 4)                                                                            \
+            memset(d, 0, sizeof(T) * (size_t)n);                                              \
+        else                                                                                  \
+            for (int64_t k = 0; k < n; k++)                                                   \
+                memset(&d[k], 0, sizeof(T));                                                  \
+    }
+
 /* im2col of one image: src [C, H, W] -> dst [C*kh*kw, Ho*Wo] with rows ld elements apart,
- * zeros where the window reads padding. Typed by element size (data movement only). */
+ * zeros where the window reads padding. Typed by element size (data movement only). The
+ * valid output rows and columns of each kernel tap are computed once, so the inner loops
+ * are plain copies (zero is all-zero bits for every type). */
 #define DEF_IM2COL(T, SUF)                                                                    \
+    /* Rows of channel plane p (pitch Wp, padding already in it) for every kernel tap. */     \
+    static void im2col_plane_##SUF(const T *p, int64_t Wp, T *dst, const struct win *g,       \
+                                   int64_t ld)                                                \
+    {                                                                                         \
+        const int64_t Ho = g->Ho, Wo = g->Wo, sw = g->sw, sh = g->sh;                         \
+        for (int64_t i = 0; i < g->kh; i++)                                                   \
+            for (int64_t j = 0; j < g->kw; j++) {                                             \
+                T *row = dst + (i * g->kw + j) * ld;                                          \
+                const T *base = p + i * g->dh * Wp + j * g->dw;                               \
+                for (int64_t oh = 0; oh < Ho; oh++) {                                         \
+                    const T *s = base + oh * sh * Wp;                                         \
+                    T *d = row + oh * Wo;                                                     \
+                    if (sw != 1)                                                              \
+                        for (int64_t ow = 0; ow < Wo; ow++)                                   \
+                            d[ow] = s[ow * sw];                                               \
+                    else if (Wo == 4)                                                         \
+                        memcpy(d, s, 4 * sizeof(T));                                          \
+                    else if (Wo == 8)                                                         \
+                        memcpy(d, s, 8 * sizeof(T));                                          \
+                    else                                                                      \
+                        copy_small_##SUF(d, s, Wo);                                           \
+                }                                                                             \
+            }                                                                                 \
+    }                                                                                         \
+                                                                                              \
     static void im2col_##SUF(const T *src, T *dst, int64_t C, const struct win *g,            \
                              int64_t ld)                                                      \
     {                                                                                         \
-        T zero;                                                                               \
-        memset(&zero, 0, sizeof zero);                                                        \
-        for (int64_t ch = 0; ch < C; ch++)                                                    \
-            for (int64_t i = 0; i < g->kh; i++)                                               \
-                for (int64_t j = 0; j < g->kw; j++) {                                         \
-                    T *row = dst + ((ch * g->kh + i) * g->kw + j) * ld;                       \
-                    const T *plane = src + ch * g->H * g->W;                                  \
-                    for (int64_t oh = 0; oh < g->Ho; oh++) {                                  \
-                        int64_t ih = oh * g->sh - g->ph + i * g->dh;                          \
-                        T *r = row + oh * g->Wo;                                              \
-                        if (ih < 0 || ih >= g->H) {                                           \
-                            for (int64_t ow = 0; ow < g->Wo; ow++)                            \
-                                r[ow] = zero;                                                 \
-                            continue;                                                         \
-                        }                                                                     \
-                        const T *line = plane + ih * g->W;                                    \
-                        int64_t iw0 = j * g->dw - g->pw;                                      \
-                        if (g->sw == 1 && iw0 >= 0 && iw0 + g->Wo <= g->W) {                  \
-                            memcpy(r, line + iw0, sizeof(T) * (size_t)g->Wo);                 \
-                            continue;                                                         \
-                        }                                                                     \
-                        for (int64_t ow = 0; ow < g->Wo; ow++) {                              \
-                            int64_t iw = iw0 + ow * g->sw;                                    \
-                            r[ow] = (iw < 0 || iw >= g->W) ? zero : line[iw];                 \
-                        }                                                                     \
+        const int64_t H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo, sw = g->sw, sh = g->sh;     \
+        const int64_t kh = g->kh, kw = g->kw;                                                 \
+        const int64_t Hp = H + 2 * g->ph, Wp = W + 2 * g->pw;                                 \
+        if (g->ph == 0 && g->pw == 0) {                                                       \
+            for (int64_t ch = 0; ch < C; ch++)                                                \
+                im2col_plane_##SUF(src + ch * H * W, W, dst + ch * kh * kw * ld, g, ld);      \
+            return;                                                                           \
+        }                                                                                     \
+        if (Hp <= PAD_PLANE_BYTES && Wp <= PAD_PLANE_BYTES &&                                 \
+            Hp * Wp <= (int64_t)(PAD_PLANE_BYTES / sizeof(T))) {                              \
+            /* Small images: the channel copied into a zero-bordered plane, so every tap   \
+             * reads whole rows without bounds checks. */                                     \
+            T pad[PAD_PLANE_BYTES / sizeof(T)];                                               \
+            memset(pad, 0, sizeof(T) * (size_t)(Hp * Wp));                                    \
+            for (int64_t ch = 0; ch < C; ch++) {                                              \
+                for (int64_t h = 0; h < H; h++)                                               \
+                    copy_small_##SUF(pad + (h + g->ph) * Wp + g->pw, src + (ch * H + h) * W,  \
+                                     W);                                                      \
+                im2col_plane_##SUF(pad, Wp, dst + ch * kh * kw * ld, g, ld);                  \
+            }                                                                                 \
+            return;                                                                           \
+        }                                                                                     \
+        for (int64_t i = 0; i < kh; i++) {                                                    \
+            int64_t ih0 = i * g->dh - g->ph, oh0, oh1;                                        \
+            valid_range(ih0, sh, H, Ho, &oh0, &oh1);                                          \
+            for (int64_t j = 0; j < kw; j++) {                                                \
+                int64_t iw0 = j * g->dw - g->pw, ow0, ow1;                                    \
+                valid_range(iw0, sw, W, Wo, &ow0, &ow1);                                      \
+                int64_t nv = ow1 - ow0;                                                       \
+                for (int64_t ch = 0; ch < C; ch++) {                                          \
+                    T *row = dst + ((ch * kh + i) * kw + j) * ld;                             \
+                    const T *plane = src + ch * H * W;                                        \
+                    memset(row, 0, sizeof(T) * (size_t)(oh0 * Wo));                           \
+                    memset(row + oh1 * Wo, 0, sizeof(T) * (size_t)((Ho - oh1) * Wo));         \
+                    for (int64_t oh = oh0; oh < oh1; oh++) {                                  \
+                        T *r = row + oh * Wo;                                                 \
+                        const T *line = plane + (oh * sh + ih0) * W;                          \
+                        zero_small_##SUF(r, ow0);                                             \
+                        if (sw == 1)                                                          \
+                            copy_small_##SUF(r + ow0, line + iw0 + ow0, nv);                  \
+                        else                                                                  \
+                            for (int64_t ow = ow0; ow < ow1; ow++)                            \
+                                r[ow] = line[iw0 + ow * sw];                                  \
+                        zero_small_##SUF(r + ow1, Wo - ow1);                                  \
                     }                                                                         \
                 }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
     }
 
 struct c16 {
     uint64_t a, b;
 };
+DEF_SMALL_MOVES(uint16_t, 2)
+DEF_SMALL_MOVES(uint32_t, 4)
+DEF_SMALL_MOVES(uint64_t, 8)
+DEF_SMALL_MOVES(struct c16, 16)
 DEF_IM2COL(uint16_t, 2)
 DEF_IM2COL(uint32_t, 4)
 DEF_IM2COL(uint64_t, 8)
@@ -414,37 +550,123 @@ static void im2col_any(const void *src, void *dst, int64_t C, const struct win *
     }
 }
 
-/* col2im of one image: dst [C, H, W] (zeroed here) += src [C*kh*kw, Ho*Wo]. nc components
- * per element (2 for complex). */
+/* col2im of one image: dst [C, H, W] (zeroed here) += src [C*kh*kw, Ho*Wo] with rows ld
+ * elements apart. nc components per element (2 for complex). Valid ranges as in im2col: no
+ * bounds test per element. */
 #define DEF_COL2IM(T)                                                                         \
-    static void col2im_##T(const T *src, T *dst, int64_t C, const struct win *g, int nc)      \
+    static void col2im_##T(const T *src, T *dst, int64_t C, const struct win *g, int nc,      \
+                           int64_t ld)                                                        \
     {                                                                                         \
-        int64_t L = g->Ho * g->Wo;                                                            \
-        memset(dst, 0, sizeof(T) * (size_t)(C * g->H * g->W * nc));                           \
-        for (int64_t ch = 0; ch < C; ch++)                                                    \
-            for (int64_t i = 0; i < g->kh; i++)                                               \
-                for (int64_t j = 0; j < g->kw; j++) {                                         \
-                    const T *row = src + ((ch * g->kh + i) * g->kw + j) * L * nc;             \
-                    T *plane = dst + ch * g->H * g->W * nc;                                   \
-                    for (int64_t oh = 0; oh < g->Ho; oh++) {                                  \
-                        int64_t ih = oh * g->sh - g->ph + i * g->dh;                          \
-                        if (ih < 0 || ih >= g->H)                                             \
-                            continue;                                                         \
-                        const T *r = row + oh * g->Wo * nc;                                   \
-                        T *line = plane + ih * g->W * nc;                                     \
-                        for (int64_t ow = 0; ow < g->Wo; ow++) {                              \
-                            int64_t iw = ow * g->sw - g->pw + j * g->dw;                      \
-                            if (iw < 0 || iw >= g->W)                                         \
-                                continue;                                                     \
-                            for (int q = 0; q < nc; q++)                                      \
-                                line[iw * nc + q] += r[ow * nc + q];                          \
+        const int64_t H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo, sw = g->sw, sh = g->sh;     \
+        const int64_t kh = g->kh, kw = g->kw;                                                 \
+        const int64_t Hp = H + 2 * g->ph, Wp = W + 2 * g->pw;                                 \
+        if (nc == 1 && Hp <= PAD_PLANE_BYTES && Wp <= PAD_PLANE_BYTES &&                      \
+            Hp * Wp <= (int64_t)(PAD_PLANE_BYTES / sizeof(T))) {                              \
+            /* Small images: sums into a zero-bordered plane (no bounds checks), whose        \
+             * interior is then the channel. */                                               \
+            T pad[PAD_PLANE_BYTES / sizeof(T)];                                               \
+            for (int64_t ch = 0; ch < C; ch++) {                                              \
+                memset(pad, 0, sizeof(T) * (size_t)(Hp * Wp));                                \
+                for (int64_t i = 0; i < kh; i++)                                              \
+                    for (int64_t j = 0; j < kw; j++) {                                        \
+                        const T *row = src + ((ch * kh + i) * kw + j) * ld;                   \
+                        T *base = pad + i * g->dh * Wp + j * g->dw;                           \
+                        for (int64_t oh = 0; oh < Ho; oh++) {                                 \
+                            T *d = base + oh * sh * Wp;                                       \
+                            const T *r = row + oh * Wo;                                       \
+                            if (sw == 1 && Wo == 4) {                                         \
+                                d[0] += r[0];                                                 \
+                                d[1] += r[1];                                                 \
+                                d[2] += r[2];                                                 \
+                                d[3] += r[3];                                                 \
+                            } else {                                                          \
+                                for (int64_t ow = 0; ow < Wo; ow++)                           \
+                                    d[ow * sw] += r[ow];                                      \
+                            }                                                                 \
+                        }                                                                     \
+                    }                                                                         \
+                for (int64_t h = 0; h < H; h++)                                               \
+                    memcpy(dst + (ch * H + h) * W, pad + (h + g->ph) * Wp + g->pw,            \
+                           sizeof(T) * (size_t)W);                                            \
+            }                                                                                 \
+            return;                                                                           \
+        }                                                                                     \
+        memset(dst, 0, sizeof(T) * (size_t)(C * H * W * nc));                                 \
+        for (int64_t ch = 0; ch < C; ch++) {                                                  \
+            T *plane = dst + ch * H * W * nc;                                                 \
+            for (int64_t i = 0; i < kh; i++) {                                                \
+                int64_t ih0 = i * g->dh - g->ph, oh0, oh1;                                    \
+                valid_range(ih0, sh, H, Ho, &oh0, &oh1);                                      \
+                for (int64_t j = 0; j < kw; j++) {                                            \
+                    int64_t iw0 = j * g->dw - g->pw, ow0, ow1;                                \
+                    valid_range(iw0, sw, W, Wo, &ow0, &ow1);                                  \
+                    const T *row = src + ((ch * kh + i) * kw + j) * ld * nc;                  \
+                    for (int64_t oh = oh0; oh < oh1; oh++) {                                  \
+                        const T *r = row + oh * Wo * nc;                                      \
+                        T *line = plane + (oh * sh + ih0) * W * nc;                           \
+                        if (nc == 1 && sw == 1) {                                             \
+                            T *l = line + iw0 + ow0;                                          \
+                            const T *rr = r + ow0;                                            \
+                            for (int64_t k = 0; k < ow1 - ow0; k++)                           \
+                                l[k] += rr[k];                                                \
+                        } else {                                                              \
+                            for (int64_t ow = ow0; ow < ow1; ow++)                            \
+                                for (int q = 0; q < nc; q++)                                  \
+                                    line[(iw0 + ow * sw) * nc + q] += r[ow * nc + q];         \
                         }                                                                     \
                     }                                                                         \
                 }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
     }
 
 DEF_COL2IM(float)
 DEF_COL2IM(double)
+
+/* im2col of samples [b, e) of a batch into one column buffer (sample k at column k*L, rows
+ * ld apart), or col2im of them back into images; split over the engine's threads by
+ * td__parallel_for. */
+struct cols_job {
+    const char *x;           /* the batch's first image (im2col) */
+    char *img;               /* the batch's first output image (col2im) */
+    char *col;
+    const struct win *g;
+    int64_t C, ld;
+    size_t isz;
+};
+
+static void im2col_chunk(int64_t b, int64_t e, void *ctx)
+{
+    const struct cols_job *j = ctx;
+    int64_t img = j->C * j->g->H * j->g->W, L = j->g->Ho * j->g->Wo;
+    for (int64_t k = b; k < e; k++)
+        im2col_any(j->x + (size_t)(k * img) * j->isz, j->col + (size_t)(k * L) * j->isz, j->C,
+                   j->g, j->isz, j->ld);
+}
+
+static void col2im_chunk(int64_t b, int64_t e, void *ctx)
+{
+    const struct cols_job *j = ctx;
+    int64_t img = j->C * j->g->H * j->g->W, L = j->g->Ho * j->g->Wo;
+    for (int64_t k = b; k < e; k++) {
+        const char *src = j->col + (size_t)(k * L) * j->isz;
+        char *dst = j->img + (size_t)(k * img) * j->isz;
+        if (j->isz == sizeof(double))
+            col2im_double((const double *)(const void *)src, (double *)(void *)dst, j->C, j->g,
+                          1, j->ld);
+        else
+            col2im_float((const float *)(const void *)src, (float *)(void *)dst, j->C, j->g, 1,
+                         j->ld);
+    }
+}
+
+/* Columns of cnt images at x (C channels each) into col with rows ld apart. */
+static void im2col_batch(const char *x, char *col, int64_t cnt, int64_t C, const struct win *g,
+                         size_t isz, int64_t ld)
+{
+    struct cols_job j = {x, NULL, col, g, C, ld, isz};
+    td__parallel_for(cnt, grain_for(C * g->kh * g->kw * g->Ho * g->Wo), im2col_chunk, &j);
+}
 
 /* ---------------------------------------------------------------------------------------
  * conv2d(x, w, [b]).
@@ -546,8 +768,8 @@ int cpu_conv2d(const struct td_op_ctx *c, struct td_tensor **out, struct td_erro
     }
     /* Batches of nb samples share one GEMM per group: the columns of all nb images sit side
      * by side ([G*K, nb*L]), so small images do not pay a BLAS call per sample. nb is bounded
-     * so the buffers stay near 8 Mi elements. */
-    int64_t per = G * K * L + Og * L, nb = per > 0 ? ((int64_t)1 << 23) / per : N;
+     * so the buffers stay near CONV_BATCH_ELEMS. */
+    int64_t per = G * K * L + Og * L, nb = per > 0 ? CONV_BATCH_ELEMS / per : N;
     if (nb < 1)
         nb = 1;
     if (nb > N)
@@ -567,9 +789,7 @@ int cpu_conv2d(const struct td_op_ctx *c, struct td_tensor **out, struct td_erro
     char *res = col + (size_t)(G * K * nb * L) * isz;
     for (int64_t n0 = 0; n0 < N; n0 += nb) {
         int64_t cnt = N - n0 < nb ? N - n0 : nb, ld = cnt * L;
-        for (int64_t k = 0; k < cnt; k++)
-            im2col_any(xp + (size_t)((n0 + k) * C * HW) * isz, col + (size_t)(k * L) * isz, C,
-                       &g, isz, ld);
+        im2col_batch(xp + (size_t)(n0 * C * HW) * isz, col, cnt, C, &g, isz, ld);
         for (int64_t gi = 0; gi < G; gi++) {
             if (Og == 0)
                 continue;
@@ -596,6 +816,275 @@ out:
     td_tensor_release(x);
     td_tensor_release(w);
     td_tensor_release(b);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * conv2d_backward_input(g, w) and conv2d_backward_weight(x, g): conv2d's gradients as single
+ * kernels. Like the forward, nb samples at a time share one GEMM per group: g's rows are
+ * gathered into gb [O, nb*L] (sample k's L columns at k*L) and the columns into
+ * col [G*K, nb*L], so no permuted copies are needed.
+ */
+
+/* Checks the 4-d shapes, dtypes and groups shared by both ops: a is [N, ...] 4-d, b 4-d. */
+static int conv_bwd_common(const struct td_op_ctx *c, int64_t *groups, struct td_error *err)
+{
+    const struct td_meta *a = &c->in_meta[0], *b = &c->in_meta[1];
+    char b1[96], b2[96];
+    int rc = same_dtype(c, 1, err);
+    if (rc)
+        return rc;
+    if (a->ndim != 4 || b->ndim != 4)
+        return td_error_set(err, TD_EINVAL, "%s: both inputs must be 4-d, got %s and %s",
+                            c->info->name, td__shape_str(a->shape, a->ndim, b1, sizeof b1),
+                            td__shape_str(b->shape, b->ndim, b2, sizeof b2));
+    *groups = td_arg_int(c, "groups");
+    if (*groups < 1 || *groups > ATTR_MAX)
+        return td_error_set(err, TD_EINVAL, "%s: groups must be >= 1, got %lld", c->info->name,
+                            (long long)*groups);
+    return 0;
+}
+
+/* Geometry of conv2d_backward_input: C and the window for input_size and w's kernel; the
+ * window's output must be g's spatial size. */
+static int conv_bwd_input_geom(const struct td_op_ctx *c, struct win *g, int64_t *C,
+                               struct td_error *err)
+{
+    const struct td_meta *gm = &c->in_meta[0], *wm = &c->in_meta[1];
+    char b1[96], b2[96];
+    int64_t G, hw[2];
+    int rc = conv_bwd_common(c, &G, err);
+    if (!rc)
+        rc = pair_attr(c, "input_size", 1, 1, hw, err);
+    if (rc)
+        return rc;
+    int64_t O = wm->shape[0];
+    if (O % G || gm->shape[1] != O || wm->shape[2] < 1 || wm->shape[3] < 1 ||
+        wm->shape[1] > ATTR_MAX)
+        return td_error_set(err, TD_EINVAL, "%s: g %s, w %s and groups %lld do not agree (need "
+                            "g.shape[1] == w.shape[0], a multiple of groups, and a positive "
+                            "kernel)",
+                            c->info->name, td__shape_str(gm->shape, 4, b1, sizeof b1),
+                            td__shape_str(wm->shape, 4, b2, sizeof b2), (long long)G);
+    *g = (struct win){.kh = wm->shape[2], .kw = wm->shape[3]};
+    rc = win_init(c, false, hw[0], hw[1], g, err);
+    if (rc)
+        return rc;
+    if (g->Ho != gm->shape[2] || g->Wo != gm->shape[3])
+        return td_error_set(err, TD_EINVAL, "%s: input_size %lldx%lld gives a %lldx%lld output, "
+                            "g is %lldx%lld",
+                            c->info->name, (long long)hw[0], (long long)hw[1], (long long)g->Ho,
+                            (long long)g->Wo, (long long)gm->shape[2], (long long)gm->shape[3]);
+    *C = wm->shape[1] * G;
+    return 0;
+}
+
+int meta_conv2d_backward_input(const struct td_op_ctx *c, struct td_meta *out,
+                               struct td_error *err)
+{
+    struct win g;
+    int64_t C;
+    int rc = conv_bwd_input_geom(c, &g, &C, err);
+    if (rc)
+        return rc;
+    int64_t shape[4] = {c->in_meta[0].shape[0], C, g.H, g.W};
+    td__meta_set(out, c->in_meta[0].dtype, 4, shape);
+    return td__check_shape(c->info->name, shape, 4, c->in_meta[0].dtype, err);
+}
+
+/* Geometry of conv2d_backward_weight: the window for x and kernel_size, whose output must
+ * be g's spatial size; x's channels and g's must divide by groups. */
+static int conv_bwd_weight_geom(const struct td_op_ctx *c, struct win *g, struct td_error *err)
+{
+    const struct td_meta *xm = &c->in_meta[0], *gm = &c->in_meta[1];
+    char b1[96], b2[96];
+    int64_t G;
+    int rc = conv_bwd_common(c, &G, err);
+    if (rc)
+        return rc;
+    if (xm->shape[1] % G || gm->shape[1] % G || xm->shape[0] != gm->shape[0])
+        return td_error_set(err, TD_EINVAL, "%s: x %s, g %s and groups %lld do not agree (need "
+                            "the same N and channels divisible by groups)",
+                            c->info->name, td__shape_str(xm->shape, 4, b1, sizeof b1),
+                            td__shape_str(gm->shape, 4, b2, sizeof b2), (long long)G);
+    rc = win_init(c, true, xm->shape[2], xm->shape[3], g, err);
+    if (rc)
+        return rc;
+    if (g->Ho != gm->shape[2] || g->Wo != gm->shape[3])
+        return td_error_set(err, TD_EINVAL, "%s: x gives a %lldx%lld output with this kernel, "
+                            "g is %lldx%lld",
+                            c->info->name, (long long)g->Ho, (long long)g->Wo,
+                            (long long)gm->shape[2], (long long)gm->shape[3]);
+    return 0;
+}
+
+int meta_conv2d_backward_weight(const struct td_op_ctx *c, struct td_meta *out,
+                                struct td_error *err)
+{
+    struct win g;
+    int rc = conv_bwd_weight_geom(c, &g, err);
+    if (rc)
+        return rc;
+    int64_t G = td_arg_int(c, "groups");
+    int64_t shape[4] = {c->in_meta[1].shape[1], c->in_meta[0].shape[1] / G, g.kh, g.kw};
+    td__meta_set(out, c->in_meta[0].dtype, 4, shape);
+    return td__check_shape(c->info->name, shape, 4, c->in_meta[0].dtype, err);
+}
+
+/* Samples per batch for buffers of rows x (nb*L) elements: near CONV_BATCH_ELEMS, in [1, N]. */
+static int64_t conv_batch(int64_t rows, int64_t L, int64_t N)
+{
+    int64_t per = rows * L, nb = per > 0 ? CONV_BATCH_ELEMS / per : N;
+    if (nb < 1)
+        nb = 1;
+    return nb > N ? N : nb;
+}
+
+/* One buffer of (cols + grows) x (nb*L) elements of size isz; *gb points at the second
+ * part. Returns: the buffer or NULL (TD_ENOMEM set). */
+static char *conv_buffers(const char *op, int64_t cols, int64_t grows, int64_t nbL, size_t isz,
+                          char **gb, struct td_error *err)
+{
+    size_t n1, n2;
+    char *p = NULL;
+    if (td_mul_size((size_t)cols, (size_t)nbL, &n1) &&
+        td_mul_size((size_t)grows, (size_t)nbL, &n2) && td_add_size(n1, n2, &n2) &&
+        td_mul_size(n2, isz, &n2))
+        p = td_malloc(n2 ? n2 : 1);
+    if (!p) {
+        td_error_set(err, TD_ENOMEM, "%s: no memory for the column buffers", op);
+        return NULL;
+    }
+    *gb = p + n1 * isz;
+    return p;
+}
+
+/* gb [O, cnt*L] <- g[n0 .. n0+cnt) ([N, O, L] contiguous). */
+static void gather_rows(char *gb, const char *g, int64_t n0, int64_t cnt, int64_t O, int64_t L,
+                        size_t isz)
+{
+    int64_t ld = cnt * L;
+    for (int64_t k = 0; k < cnt; k++)
+        for (int64_t oc = 0; oc < O; oc++)
+            memcpy(gb + (size_t)(oc * ld + k * L) * isz,
+                   g + (size_t)(((n0 + k) * O + oc) * L) * isz, (size_t)L * isz);
+}
+
+int cpu_conv2d_backward_input(const struct td_op_ctx *c, struct td_tensor **out,
+                              struct td_error *err)
+{
+    const struct td_meta *gm = &c->in_meta[0], *wm = &c->in_meta[1];
+    enum td_dtype dt = compute_dtype(gm->dtype);
+    size_t isz = td_dtype_size(dt);
+    struct win g;
+    int64_t C;
+    struct td_tensor *gt = NULL, *w = NULL, *o = NULL;
+    char *col = NULL, *gb = NULL;
+    int rc = conv_bwd_input_geom(c, &g, &C, err);
+    if (rc)
+        return rc;
+    int64_t N = gm->shape[0], O = wm->shape[0], G = td_arg_int(c, "groups");
+    int64_t Og = O / G, K = wm->shape[1] * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W;
+    rc = in_as(c, c->inputs[0], dt, &gt, err);
+    if (!rc)
+        rc = in_as(c, c->inputs[1], dt, &w, err);
+    if (!rc)
+        rc = out_as(c, out[0], dt, &o, err);
+    if (rc)
+        goto out;
+    char *op = td_tensor_data(o);
+    if (N == 0 || C == 0)
+        goto out;
+    if (O == 0) {
+        memset(op, 0, (size_t)(N * C * HW) * isz);
+        goto out;
+    }
+    int64_t nb = conv_batch(G * K + O, L, N);
+    rc = check_blas_dims(c->info->name, K, nb * L, Og, err);
+    if (rc)
+        goto out;
+    col = conv_buffers(c->info->name, G * K, O, nb * L, isz, &gb, err);
+    if (!col) {
+        rc = TD_ENOMEM;
+        goto out;
+    }
+    const char *gp = td_tensor_data(gt), *wp = td_tensor_data(w);
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+        int64_t cnt = N - n0 < nb ? N - n0 : nb, ld = cnt * L;
+        gather_rows(gb, gp, n0, cnt, O, L, isz);
+        for (int64_t gi = 0; gi < G; gi++)
+            gemm(dt, true, false, K, ld, Og, wp + (size_t)(gi * Og * K) * isz, K,
+                 gb + (size_t)(gi * Og * ld) * isz, ld, 0.0, col + (size_t)(gi * K * ld) * isz,
+                 ld);
+        struct cols_job j = {NULL, op + (size_t)(n0 * C * HW) * isz, col, &g, C, ld, isz};
+        td__parallel_for(cnt, grain_for(C * (g.kh * g.kw * L + HW)), col2im_chunk, &j);
+    }
+out:
+    td_free(col);
+    if (!rc)
+        rc = out_finish(out[0], o, err);
+    else
+        td_tensor_release(o);
+    td_tensor_release(gt);
+    td_tensor_release(w);
+    return rc;
+}
+
+int cpu_conv2d_backward_weight(const struct td_op_ctx *c, struct td_tensor **out,
+                               struct td_error *err)
+{
+    const struct td_meta *xm = &c->in_meta[0], *gm = &c->in_meta[1];
+    enum td_dtype dt = compute_dtype(xm->dtype);
+    size_t isz = td_dtype_size(dt);
+    struct win g;
+    struct td_tensor *x = NULL, *gt = NULL, *o = NULL;
+    char *col = NULL, *gb = NULL;
+    int rc = conv_bwd_weight_geom(c, &g, err);
+    if (rc)
+        return rc;
+    int64_t N = xm->shape[0], C = xm->shape[1], O = gm->shape[1], G = td_arg_int(c, "groups");
+    int64_t Og = O / G, Cg = C / G, K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W;
+    rc = in_as(c, c->inputs[0], dt, &x, err);
+    if (!rc)
+        rc = in_as(c, c->inputs[1], dt, &gt, err);
+    if (!rc)
+        rc = out_as(c, out[0], dt, &o, err);
+    if (rc)
+        goto out;
+    char *op = td_tensor_data(o);
+    if (O == 0 || K == 0)
+        goto out;
+    if (N == 0) {
+        memset(op, 0, (size_t)(O * K) * isz);
+        goto out;
+    }
+    int64_t nb = conv_batch(G * K + O, L, N);
+    rc = check_blas_dims(c->info->name, Og, K, nb * L, err);
+    if (rc)
+        goto out;
+    col = conv_buffers(c->info->name, G * K, O, nb * L, isz, &gb, err);
+    if (!col) {
+        rc = TD_ENOMEM;
+        goto out;
+    }
+    const char *xp = td_tensor_data(x), *gp = td_tensor_data(gt);
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+        int64_t cnt = N - n0 < nb ? N - n0 : nb, ld = cnt * L;
+        im2col_batch(xp + (size_t)(n0 * C * HW) * isz, col, cnt, C, &g, isz, ld);
+        gather_rows(gb, gp, n0, cnt, O, L, isz);
+        for (int64_t gi = 0; gi < G; gi++)
+            gemm(dt, false, true, Og, K, ld, gb + (size_t)(gi * Og * ld) * isz, ld,
+                 col + (size_t)(gi * K * ld) * isz, ld, n0 == 0 ? 0.0 : 1.0,
+                 op + (size_t)(gi * Og * K) * isz, K);
+    }
+out:
+    td_free(col);
+    if (!rc)
+        rc = out_finish(out[0], o, err);
+    else
+        td_tensor_release(o);
+    td_tensor_release(x);
+    td_tensor_release(gt);
     return rc;
 }
 
@@ -714,16 +1203,85 @@ int cpu_col2im(const struct td_op_ctx *c, struct td_tensor **out, struct td_erro
     for (int64_t n = 0; n < N; n++) {
         if (dbl)
             col2im_double((const double *)td_tensor_data(x) + n * in_img * nc,
-                          (double *)td_tensor_data(o) + n * out_img * nc, C, &g, nc);
+                          (double *)td_tensor_data(o) + n * out_img * nc, C, &g, nc,
+                          g.Ho * g.Wo);
         else
             col2im_float((const float *)td_tensor_data(x) + n * in_img * nc,
-                         (float *)td_tensor_data(o) + n * out_img * nc, C, &g, nc);
+                         (float *)td_tensor_data(o) + n * out_img * nc, C, &g, nc,
+                         g.Ho * g.Wo);
     }
 out:
     if (!rc)
         rc = out_finish(out[0], o, err);
     else
         td_tensor_release(o);
+    td_tensor_release(x);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * threshold_backward(g, x) = g where x > threshold, else 0: relu's VJP (x its output or
+ * input) as one pass instead of a comparison and a product, and exactly zero where x is
+ * at or below the threshold even when g is infinite or NaN (PyTorch's threshold_backward).
+ */
+int meta_threshold_backward(const struct td_op_ctx *c, struct td_meta *out,
+                            struct td_error *err)
+{
+    const struct td_meta *g = &c->in_meta[0], *x = &c->in_meta[1];
+    char b1[96], b2[96];
+    int rc = same_dtype(c, 1, err);
+    if (rc)
+        return rc;
+    if (g->ndim != x->ndim || memcmp(g->shape, x->shape, sizeof(int64_t) * (size_t)g->ndim))
+        return td_error_set(err, TD_EINVAL, "threshold_backward: g %s and x %s must have one "
+                            "shape",
+                            td__shape_str(g->shape, g->ndim, b1, sizeof b1),
+                            td__shape_str(x->shape, x->ndim, b2, sizeof b2));
+    td__meta_set(out, g->dtype, g->ndim, g->shape);
+    return 0;
+}
+
+struct thr_job {
+    const void *g, *x;
+    void *out;
+    double th;
+};
+
+#define DEF_THRESHOLD_BWD(T, SUF)                                                             \
+    static void thr_bwd_##SUF(int64_t b, int64_t e, void *ctx)                                \
+    {                                                                                         \
+        const struct thr_job *j = ctx;                                                        \
+        const T *g = j->g, *x = j->x;                                                         \
+        T *o = j->out, th = (T)j->th;                                                         \
+        for (int64_t k = b; k < e; k++)                                                       \
+            o[k] = sel_##SUF((T)0, g[k], x[k] > th);                                          \
+    }
+
+DEF_THRESHOLD_BWD(float, f32)
+DEF_THRESHOLD_BWD(double, f64)
+
+int cpu_threshold_backward(const struct td_op_ctx *c, struct td_tensor **out,
+                           struct td_error *err)
+{
+    enum td_dtype dt = compute_dtype(c->in_meta[0].dtype);
+    struct td_tensor *g = NULL, *x = NULL, *o = NULL;
+    int rc = in_as(c, c->inputs[0], dt, &g, err);
+    if (!rc)
+        rc = in_as(c, c->inputs[1], dt, &x, err);
+    if (!rc)
+        rc = out_as(c, out[0], dt, &o, err);
+    if (rc)
+        goto out;
+    struct thr_job j = {td_tensor_data(g), td_tensor_data(x), td_tensor_data(o),
+                        td_arg_float(c, "threshold")};
+    td__parallel_for(td_tensor_numel(o), TD__PAR_GRAIN,
+                     dt == TD_FLOAT64 ? thr_bwd_f64 : thr_bwd_f32, &j);
+out:
+    if (!rc)
+        rc = out_finish(out[0], o, err);
+    else
+        td_tensor_release(o);
+    td_tensor_release(g);
     td_tensor_release(x);
     return rc;
 }
@@ -862,41 +1420,94 @@ struct pool_job {
     int64_t divisor;         /* 0: none */
 };
 
+/* The struct's fields are copied into locals first: the int64 index stores could alias
+ * them, so the compiler would otherwise reload every one per element. Kernel 2, stride 2,
+ * no padding or dilation and whole windows (floor mode) take an unrolled path with the
+ * same comparison order (first maximum wins, a NaN wins and the last NaN stays). */
+#define MAXPOOL_TAKE(T, v, at)                                                                \
+    do {                                                                                      \
+        T v_ = (v);                                                                           \
+        if (v_ > m || isnan(v_)) {                                                            \
+            m = v_;                                                                           \
+            best = (at);                                                                      \
+        }                                                                                     \
+    } while (0)
+
+/* MAXPOOL_TAKE without branches, recording the tap number k in sel. */
+#define MAXPOOL_SEL(SUF, v, k)                                                                \
+    do {                                                                                      \
+        int t_ = ((v) > m) | ((v) != (v));                                                    \
+        m = sel_##SUF(m, (v), t_);                                                            \
+        sel += t_ * ((k) - sel);                                                              \
+    } while (0)
+
 #define DEF_MAXPOOL(T, SUF)                                                                   \
     static void maxpool_##SUF(int64_t b, int64_t e, void *ctx)                                \
     {                                                                                         \
         const struct pool_job *j = ctx;                                                       \
         const struct pool *p = j->p;                                                          \
+        const int64_t H = p->H, W = p->W, Ho = p->Ho, Wo = p->Wo;                             \
+        const int64_t kh = p->kh, kw = p->kw, sh = p->sh, sw = p->sw;                         \
+        const int64_t ph = p->ph, pw = p->pw, dh = p->dh, dw = p->dw;                         \
+        const T *in0 = j->in;                                                                 \
+        T *out0 = j->out;                                                                     \
+        int64_t *ix0 = j->idx;                                                                \
+        bool k2 = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 &&           \
+                  dh == 1 && dw == 1 && 2 * Ho <= H && 2 * Wo <= W;                           \
         for (int64_t pl = b; pl < e; pl++) {                                                  \
-            const T *in = (const T *)j->in + pl * p->H * p->W;                                \
-            T *out = (T *)j->out + pl * p->Ho * p->Wo;                                        \
-            int64_t *ix = j->idx + pl * p->Ho * p->Wo;                                        \
-            for (int64_t oh = 0; oh < p->Ho; oh++) {                                          \
-                int64_t hs = oh * p->sh - p->ph;                                              \
-                int64_t he = hs + (p->kh - 1) * p->dh + 1;                                    \
-                if (he > p->H)                                                                \
-                    he = p->H;                                                                \
-                while (hs < 0)                                                                \
-                    hs += p->dh;                                                              \
-                for (int64_t ow = 0; ow < p->Wo; ow++) {                                      \
-                    int64_t ws = ow * p->sw - p->pw;                                          \
-                    int64_t we = ws + (p->kw - 1) * p->dw + 1;                                \
-                    if (we > p->W)                                                            \
-                        we = p->W;                                                            \
-                    while (ws < 0)                                                            \
-                        ws += p->dw;                                                          \
-                    int64_t best = hs * p->W + ws;                                            \
-                    T m = -(T)INFINITY;                                                       \
-                    for (int64_t h = hs; h < he; h += p->dh)                                  \
-                        for (int64_t w = ws; w < we; w += p->dw) {                            \
-                            T v = in[h * p->W + w];                                           \
-                            if (v > m || isnan(v)) {                                          \
-                                m = v;                                                        \
-                                best = h * p->W + w;                                          \
-                            }                                                                 \
+            const T *in = in0 + pl * H * W;                                                   \
+            T *out = out0 + pl * Ho * Wo;                                                     \
+            int64_t *ix = ix0 + pl * Ho * Wo;                                                 \
+            if (k2) {                                                                         \
+                for (int64_t oh = 0; oh < Ho; oh++) {                                         \
+                    const T *r0 = in + 2 * oh * W, *r1 = r0 + W;                              \
+                    const int64_t offs[4] = {0, 1, W, W + 1};                                 \
+                    int64_t base = 2 * oh * W;                                                \
+                    for (int64_t ow = 0; ow < Wo; ow++) {                                     \
+                        int64_t c0 = 2 * ow;                                                  \
+                        T v0 = r0[c0], v1 = r0[c0 + 1], v2 = r1[c0], v3 = r1[c0 + 1];         \
+                        T m = v0;                                                             \
+                        int sel = 0;                                                          \
+                        if ((v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)) {              \
+                            MAXPOOL_SEL(SUF, v1, 1);                                          \
+                            MAXPOOL_SEL(SUF, v2, 2);                                          \
+                            MAXPOOL_SEL(SUF, v3, 3);                                          \
+                        } else {                                                              \
+                            /* No NaN: the maximum (ties keep the earlier value), then        \
+                             * the first tap holding it, both without branches. */            \
+                            m = v1 > m ? v1 : m;                                              \
+                            m = v2 > m ? v2 : m;                                              \
+                            m = v3 > m ? v3 : m;                                              \
+                            int n0 = v0 != m, n1 = v1 != m, n2 = v2 != m;                     \
+                            sel = n0 * (1 + n1 * (1 + n2));                                   \
                         }                                                                     \
-                    out[oh * p->Wo + ow] = m;                                                 \
-                    ix[oh * p->Wo + ow] = best;                                               \
+                        out[oh * Wo + ow] = m;                                                \
+                        ix[oh * Wo + ow] = base + c0 + offs[sel];                             \
+                    }                                                                         \
+                }                                                                             \
+                continue;                                                                     \
+            }                                                                                 \
+            for (int64_t oh = 0; oh < Ho; oh++) {                                             \
+                int64_t hs = oh * sh - ph;                                                    \
+                int64_t he = hs + (kh - 1) * dh + 1;                                          \
+                if (he > H)                                                                   \
+                    he = H;                                                                   \
+                while (hs < 0)                                                                \
+                    hs += dh;                                                                 \
+                for (int64_t ow = 0; ow < Wo; ow++) {                                         \
+                    int64_t ws = ow * sw - pw;                                                \
+                    int64_t we = ws + (kw - 1) * dw + 1;                                      \
+                    if (we > W)                                                               \
+                        we = W;                                                               \
+                    while (ws < 0)                                                            \
+                        ws += dw;                                                             \
+                    int64_t best = hs * W + ws;                                               \
+                    T m = -(T)INFINITY;                                                       \
+                    for (int64_t h = hs; h < he; h += dh)                                     \
+                        for (int64_t w = ws; w < we; w += dw)                                 \
+                            MAXPOOL_TAKE(T, in[h * W + w], h * W + w);                        \
+                    out[oh * Wo + ow] = m;                                                    \
+                    ix[oh * Wo + ow] = best;                                                  \
                 }                                                                             \
             }                                                                                 \
         }                                                                                     \

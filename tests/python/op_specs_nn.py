@@ -164,6 +164,79 @@ def conv_cases(rng, d, variant):
     return res
 
 
+def np_conv2d_backward_input(g, w, input_size, stride, padding, dilation, groups):
+    """conv2d's gradient for x: per group and sample, fold(w_g^T g_g)."""
+    n, o, ho, wo = g.shape
+    _, cg, kh, kw = w.shape
+    og = o // groups
+    out = np.zeros((n, cg * groups) + tuple(input_size), np.result_type(g, w))
+    for gi in range(groups):
+        wg = w[gi * og:(gi + 1) * og].reshape(og, cg * kh * kw)
+        gg = g[:, gi * og:(gi + 1) * og].reshape(n, og, ho * wo)
+        cols = np.einsum("ok,nol->nkl", wg, gg)
+        out[:, gi * cg:(gi + 1) * cg] = np_fold(cols, input_size, (kh, kw), dilation, padding,
+                                                stride)
+    return out
+
+
+def np_conv2d_backward_weight(x, g, k, stride, padding, dilation, groups):
+    """conv2d's gradient for w: per group, sum over samples of g_g unfold(x_g)^T."""
+    n, o = g.shape[:2]
+    cg, og = x.shape[1] // groups, o // groups
+    out = np.zeros((o, cg) + tuple(k), np.result_type(x, g))
+    for gi in range(groups):
+        cols = np_unfold(x[:, gi * cg:(gi + 1) * cg], k, dilation, padding, stride)
+        gg = g[:, gi * og:(gi + 1) * og].reshape(n, og, cols.shape[2])
+        out[gi * og:(gi + 1) * og] = np.einsum("nol,nkl->ok", gg, cols).reshape(og, cg, *k)
+    return out
+
+
+# (x shape, w shape, attrs) for the two conv2d gradient ops.
+CONV_BWD_TABLE = {
+    "basic": [((1, 2, 4, 5), (3, 2, 2, 2), {}),
+              ((2, 4, 5, 5), (4, 2, 3, 3), {"stride": [2], "padding": [1], "groups": 2}),
+              ((1, 1, 6, 6), (2, 1, 2, 3),
+               {"stride": [1, 2], "padding": [1, 0], "dilation": [2, 1]})],
+    "noncontig": [((2, 3, 4, 4), (2, 3, 3, 3), {"padding": [1]})],
+    "zero": [((0, 2, 4, 4), (3, 2, 3, 3), {})],
+}
+
+
+def conv_bwd_args(attrs):
+    return (pair(attrs.get("stride"), (1, 1)), pair(attrs.get("padding"), (0, 0)),
+            pair(attrs.get("dilation"), (1, 1)), attrs.get("groups", 1))
+
+
+def conv_bwd_gshape(xs, ws, args):
+    stride, padding, dilation, _ = args
+    return (xs[0], ws[0], out_size(xs[2], ws[2], stride[0], padding[0], dilation[0]),
+            out_size(xs[3], ws[3], stride[1], padding[1], dilation[1]))
+
+
+def conv_bwd_input_cases(rng, d, variant):
+    res = []
+    for xs, ws, attrs in CONV_BWD_TABLE.get(variant, []):
+        args = conv_bwd_args(attrs)
+        g, w = gen(rng, d, conv_bwd_gshape(xs, ws, args)), gen(rng, d, ws)
+        a = dict(attrs, input_size=[xs[2], xs[3]])
+        exp = np_conv2d_backward_input(hp(g), hp(w), xs[2:], *args)
+        amag = np_conv2d_backward_input(np.abs(hp(g)), np.abs(hp(w)), xs[2:], *args)
+        res.append(NNCase([(g, d), (w, d)], a, exp, d, mag=float(np.max(amag, initial=1.0))))
+    return res
+
+
+def conv_bwd_weight_cases(rng, d, variant):
+    res = []
+    for xs, ws, attrs in CONV_BWD_TABLE.get(variant, []):
+        args = conv_bwd_args(attrs)
+        x, g = gen(rng, d, xs), gen(rng, d, conv_bwd_gshape(xs, ws, args))
+        a = dict(attrs, kernel_size=[ws[2], ws[3]])
+        exp = np_conv2d_backward_weight(hp(x), hp(g), ws[2:], *args)
+        amag = np_conv2d_backward_weight(np.abs(hp(x)), np.abs(hp(g)), ws[2:], *args)
+        res.append(NNCase([(x, d), (g, d)], a, exp, d, mag=float(np.max(amag, initial=1.0))))
+    return res
+
+
 def unfold_attrs(a):
     return (pair(a.get("kernel_size"), (1, 1)), pair(a.get("dilation"), (1, 1)),
             pair(a.get("padding"), (0, 0)), pair(a.get("stride"), (1, 1)))
@@ -496,6 +569,22 @@ def gelu_cases(rng, d, variant):
             NNCase([(x, d)], {"approximate": "tanh"}, np_gelu(hp(x), "tanh"), d)]
 
 
+def threshold_backward_cases(rng, d, variant):
+    shape = ew_shape(variant)
+    if shape is None:
+        return []
+    g, x = gen(rng, d, shape), gen(rng, d, shape)
+    res = [NNCase([(g, d), (x, d)], {}, np.where(hp(x) > 0, hp(g), 0.0), d),
+           NNCase([(g, d), (x, d)], {"threshold": 0.5}, np.where(hp(x) > 0.5, hp(g), 0.0), d)]
+    if variant == "basic" and x.size >= 2:
+        # exactly zero where x <= threshold, even for an infinite or NaN g
+        gi, xi = g.copy(), x.copy()
+        gi.flat[0], xi.flat[0] = np.inf, -1.0
+        gi.flat[1], xi.flat[1] = np.nan, 0.0
+        res.append(NNCase([(gi, d), (xi, d)], {}, np.where(hp(xi) > 0, hp(gi), 0.0), d))
+    return res
+
+
 def erf_cases(rng, d, variant):
     shape = ew_shape(variant)
     if shape is None:
@@ -550,6 +639,8 @@ def nll_cases(rng, d, variant):
 NN_SPECS = {
     "linear": linear_cases,
     "conv2d": conv_cases,
+    "conv2d_backward_input": conv_bwd_input_cases,
+    "conv2d_backward_weight": conv_bwd_weight_cases,
     "im2col": im2col_cases,
     "col2im": col2im_cases,
     "max_pool2d": max_pool_cases,
@@ -564,5 +655,6 @@ NN_SPECS = {
     "layer_norm": layer_norm_cases,
     "gelu": gelu_cases,
     "erf": erf_cases,
+    "threshold_backward": threshold_backward_cases,
     "nll_loss": nll_cases,
 }
