@@ -705,9 +705,15 @@ static void node_ctx(const struct td_ag_node *n, struct td_op_ctx *c)
     memcpy(c->attrs, n->attrs, sizeof c->attrs);
 }
 
+/* Computes the outputs' tangents with the op's JVP. n: the node just recorded for this op
+ * (NULL when none); with grad mode on, the JVP then sees the outputs as fresh objects linked
+ * to n, so a tangent built from an output (exp's t * exp(x)) is differentiable back through
+ * the op — forward-over-reverse needs that — without the output itself entering the
+ * tangent's history (which would make output -> tangent -> history -> output a cycle). */
 static int tangents_compute(struct td_ag_session *s, bool grad_mode, const struct td_op_ctx *c,
-                            const struct td_deriv *d, struct td_tensor **out,
-                            struct td_tensor **tan_out, struct td_error *err)
+                            const struct td_deriv *d, struct td_ag_node *n,
+                            struct td_tensor **out, struct td_tensor **tan_out,
+                            struct td_error *err)
 {
     struct td_gb b;
     struct td_tensor *tin[64] = {0}, *pin[64] = {0}, *pout[8] = {0}, *tout[8] = {0};
@@ -727,8 +733,23 @@ static int tangents_compute(struct td_ag_session *s, bool grad_mode, const struc
         struct td_tensor *t = td_ag_tangent(s, x);
         tin[i] = t ? t : td_gb_zeros_like(&b, x);
     }
-    for (int k = 0; k < c->noutputs; k++)
+    for (int k = 0; k < c->noutputs; k++) {
         pout[k] = out[k];
+        if (!n || !grad_mode || !dtype_differentiable(out[k]->dtype) || !td_gb_ok(&b))
+            continue;
+        struct td_tensor *linked = NULL;
+        struct td_error e;
+        td_error_clear(&e);
+        if (alias_new(out[k], &linked, &e) || td__ag_meta_ensure(linked, &e)) {
+            td_tensor_release(linked);
+            td_gb_fail(&b, e.status, "%s", e.msg);
+            continue;
+        }
+        linked->ag->requires_grad = true;
+        linked->ag->grad_fn = node_retain(n);
+        linked->ag->output_nr = k;
+        pout[k] = td_gb_adopt(&b, linked);
+    }
     struct td_op_ctx cc = *c;
     cc.inputs = pin;
     struct td_jvp j = {&cc, pin, pout, tin, tout};
@@ -802,11 +823,6 @@ static int after_op(struct td_ag_session *s, bool grad_mode, bool fw, const stru
             out[k] = fresh;
         }
     }
-    if (any_tan) {
-        rc = tangents_compute(s, grad_mode, c, d, out, tan, err);
-        if (rc)
-            return rc;
-    }
     if (any_rg) {
         rc = node_new(s, c, &n, err);
         if (rc)
@@ -833,12 +849,18 @@ static int after_op(struct td_ag_session *s, bool grad_mode, bool fw, const stru
                 if (rc)
                     goto out;
                 n->saved_out[k].version = atomic_load(&out[k]->storage->version);
-                if (tan[k]) {
-                    n->saved_out[k].tangent = td_tensor_retain(tan[k]);
-                    n->saved_out[k].tangent_level = s->fw_level;
-                }
             }
         }
+    }
+    if (any_tan) {
+        rc = tangents_compute(s, grad_mode, c, d, n, out, tan, err);
+        if (rc)
+            goto out;
+        for (int k = 0; n && k < c->noutputs; k++)
+            if (n->saved_out[k].t && tan[k]) {
+                n->saved_out[k].tangent = td_tensor_retain(tan[k]);
+                n->saved_out[k].tangent_level = s->fw_level;
+            }
     }
     for (int k = 0; k < c->noutputs; k++) {
         bool diff = dtype_differentiable(out[k]->dtype);
