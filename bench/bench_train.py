@@ -81,7 +81,7 @@ def main():
     ap.add_argument("--model", choices=("cnn", "mlp"), default="cnn")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=100, help="timed steps per round and side")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--torch-python", default="/usr/bin/python3")
     args = ap.parse_args()

@@ -788,8 +788,27 @@ static int after_op(struct td_ag_session *s, bool grad_mode, bool fw, const stru
     struct td_ag_node *n = NULL;
     int rc = 0;
 
-    if (!d || (c->info->flags & TD_OPF_STATEFUL))
+    if (c->info->flags & TD_OPF_STATEFUL)
         return 0;
+    if (!d) {
+        /* A non-differentiable op on inputs that require grad: its floating outputs remember
+         * the op, so asking for their gradient says why there is none. */
+        bool rg = false;
+        for (int i = 0; i < c->ninputs && grad_mode; i++)
+            rg |= td_ag_requires_grad(c->inputs[i]);
+        for (int k = 0; rg && k < c->noutputs; k++) {
+            if (!dtype_differentiable(out[k]->dtype))
+                continue;
+            for (int i = 0; i < c->ninputs; i++)
+                if (out[k] == c->inputs[i])
+                    return 0;
+            rc = td__ag_meta_ensure(out[k], err);
+            if (rc)
+                return rc;
+            out[k]->ag->nondiff_op = (int)c->op + 1;
+        }
+        return 0;
+    }
     for (int i = 0; i < c->ninputs; i++) {
         if (grad_mode && td_ag_requires_grad(c->inputs[i]))
             any_rg = true;
@@ -1176,11 +1195,15 @@ int td_ag_backward(struct td_ag_session *s, int nroots, struct td_tensor *const 
     if (nroots <= 0)
         return td_error_set(err, TD_EINVAL, "backward: no tensors to differentiate");
     for (int r = 0; r < nroots; r++) {
-        if (!td_ag_requires_grad(roots[r]))
+        if (!td_ag_requires_grad(roots[r])) {
+            int nd = roots[r]->ag ? roots[r]->ag->nondiff_op : 0;
+            const struct td_op_info *ni = nd ? td_op_info_get((enum td_op)(nd - 1)) : NULL;
             return td_error_set(err, TD_EINVAL,
                                 "backward: element %d of tensors does not require grad and "
-                                "does not have a grad_fn",
-                                r);
+                                "does not have a grad_fn%s%s%s",
+                                r, ni ? " (it is the output of " : "", ni ? ni->name : "",
+                                ni ? ", which is not differentiable)" : "");
+        }
         struct td_tensor *go = grad_outputs ? grad_outputs[r] : NULL;
         if (!go) {
             if (td_tensor_numel(roots[r]) != 1)

@@ -47,6 +47,8 @@ struct td_ag_meta {
     struct td_tensor *grad;      /* owned; a leaf's accumulated gradient */
     struct td_tensor *tangent;   /* owned; forward-mode tangent at level tangent_level */
     uint64_t tangent_level;
+    int nondiff_op;              /* op + 1 when a non-differentiable op (grad N) made this
+                                    from inputs that require grad; 0 otherwise */
 };
 
 /* ---------------------------------------------------------------------------------------

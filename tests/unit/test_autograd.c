@@ -213,6 +213,31 @@ static void test_session_breaks_grad_cycle(void **state)
     assert_true(sess.live_nodes > 0);
 }
 
+/* A non-differentiable op (grad N) on an input that requires grad: its float output does not
+ * require grad, and backward says which op cut the history. */
+static void test_nondifferentiable_op_named(void **state)
+{
+    (void)state;
+    struct td_tensor *x = leaf(1, SHAPE(2), VALS(3, 5));
+    struct td_tensor *two = mk0(TD_FLOAT64, 2);
+    struct td_tensor *q = bin(TD_OP_floor_divide, x, two);
+    assert_false(td_ag_requires_grad(q));
+    expect_vals(q, TD_FLOAT64, 1, SHAPE(2), VALS(1, 2));
+    struct td_tensor *s = sum_all(q);
+    struct td_error err;
+    assert_int_equal(td_ag_backward(&sess, 1, &s, NULL, 0, NULL, false, false, false, NULL, &err),
+                     TD_EINVAL);
+    assert_non_null(strstr(err.msg, "does not require grad"));
+    td_tensor_release(s);
+    /* The op's own output names it. */
+    assert_int_equal(td_ag_backward(&sess, 1, &q, NULL, 0, NULL, false, false, false, NULL, &err),
+                     TD_EINVAL);
+    assert_non_null(strstr(err.msg, "output of floor_divide, which is not differentiable"));
+    td_tensor_release(q);
+    td_tensor_release(two);
+    td_tensor_release(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -223,6 +248,7 @@ int main(void)
         AG_TEST(test_no_grad_and_broadcast),
         AG_TEST(test_forward_mode),
         AG_TEST(test_session_breaks_grad_cycle),
+        AG_TEST(test_nondifferentiable_op_named),
     };
     return AG_RUN_TESTS(tests);
 }
