@@ -8,13 +8,13 @@
  * constructor, so when detection fell back to Prescott and the user did not choose a core
  * type, we set the one the CPU's features support and re-execute ourselves once.
  *
- * The same constructor reads OPENBLAS_THREAD_TIMEOUT: how long (2^n cycles, default n = 28,
- * about 0.1 s) OpenBLAS's idle threads spin in sched_yield after each threaded call before
- * they sleep. The daemon issues many small GEMMs between which other kernels, its own
- * helper threads and the client need the cores; spinning threads take that time away (a
- * training step of a small CNN cost 60% more CPU). Unless the user chose a value, we set
- * the minimum (n = 4), so idle threads sleep almost at once; waking them costs a few
- * microseconds per large call, nothing next to the GEMMs that are large enough to thread.
+ * The same constructor reads OPENBLAS_NUM_THREADS. OpenBLAS's own threads spin in
+ * sched_yield after each threaded call (about 0.1 s by default) and are woken for every GEMM
+ * large enough to thread; the daemon issues many small GEMMs between which other kernels,
+ * its own helper threads and the client need the cores (a training step of a small CNN
+ * spent a quarter of its CPU in that scheduling). Unless the user chose a count, OpenBLAS
+ * runs single-threaded and the engine cuts large products into blocks on its own threads
+ * (td__gemm in engine/ops_linalg.c), which are already awake for the other kernels.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -51,7 +51,7 @@ void td_blas_select_kernels(char **argv)
         TD_LOG(TD_LOG_INFO, "openblas kernels", "detected=%s using=%s", core, better);
         reexec = true;
     }
-    if (!getenv("OPENBLAS_THREAD_TIMEOUT") && setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) == 0)
+    if (!getenv("OPENBLAS_NUM_THREADS") && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0)
         reexec = true;
     if (!reexec)
         return;

@@ -224,7 +224,7 @@ extern ProtobufCAllocator td_pb_allocator;
 /* Opens every listener, prints "listening <addr>" lines, starts the pool.
  * Returns: 0 or -1 (logged). */
 /* Re-executes the daemon once with OPENBLAS_CORETYPE set when OpenBLAS fell back to its
- * generic kernels on a CPU that supports better ones, and with OPENBLAS_THREAD_TIMEOUT set
+ * generic kernels on a CPU that supports better ones, and with OPENBLAS_NUM_THREADS=1 set
  * when the user left it unset (blas.c). Returns only when no re-exec happened.
  * Thread: call first thing in main, before any thread starts. */
 void td_blas_select_kernels(char **argv);

@@ -145,27 +145,85 @@ static void copy_matrix(char *dst, const char *src, int64_t rows, int64_t cols, 
             memcpy(dst, src + (i * srow + j * scol) * (int64_t)isz, isz);
 }
 
-static void gemm(enum td_dtype dt, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m,
-                 int n, int k, const void *a, int lda, const void *b, int ldb, void *c, int ldc)
+/* One BLAS call, no splitting. */
+static void gemm_one(enum td_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                     const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
+                     void *c, int64_t ldc)
 {
+    enum CBLAS_TRANSPOSE A = ta ? CblasTrans : CblasNoTrans, B = tb ? CblasTrans : CblasNoTrans;
     switch (dt) {
     case TD_FLOAT32:
-        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+        cblas_sgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb,
+                    (float)beta, c, (int)ldc);
         break;
     case TD_FLOAT64:
-        cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+        cblas_dgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0, a, (int)lda, b, (int)ldb,
+                    beta, c, (int)ldc);
         break;
     case TD_COMPLEX64: {
-        const float complex one = 1, zero = 0;
-        cblas_cgemm(CblasRowMajor, ta, tb, m, n, k, &one, a, lda, b, ldb, &zero, c, ldc);
+        const float complex one = 1, be = (float)beta;
+        cblas_cgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, &one, a, (int)lda, b, (int)ldb,
+                    &be, c, (int)ldc);
         break;
     }
     default: {
-        const double complex one = 1, zero = 0;
-        cblas_zgemm(CblasRowMajor, ta, tb, m, n, k, &one, a, lda, b, ldb, &zero, c, ldc);
+        const double complex one = 1, be = beta;
+        cblas_zgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, &one, a, (int)lda, b, (int)ldb,
+                    &be, c, (int)ldc);
         break;
     }
     }
+}
+
+struct gemm_job {
+    enum td_dtype dt;
+    bool ta, tb, by_rows;
+    int64_t m, n, k, lda, ldb, ldc;
+    const char *a, *b;
+    char *c;
+    double beta;
+    size_t isz;
+};
+
+/* Rows [r0, r1) of C (by_rows) or columns [r0, r1). Row i of op(A) starts at a + i*lda
+ * (not transposed) or a + i (transposed); column j of op(B) at b + j or b + j*ldb. */
+static void gemm_block(int64_t r0, int64_t r1, void *ctx)
+{
+    const struct gemm_job *j = ctx;
+    if (j->by_rows)
+        gemm_one(j->dt, j->ta, j->tb, r1 - r0, j->n, j->k,
+                 j->a + (size_t)(j->ta ? r0 : r0 * j->lda) * j->isz, j->lda, j->b, j->ldb,
+                 j->beta, j->c + (size_t)(r0 * j->ldc) * j->isz, j->ldc);
+    else
+        gemm_one(j->dt, j->ta, j->tb, j->m, r1 - r0, j->k, j->a, j->lda,
+                 j->b + (size_t)(j->tb ? r0 * j->ldb : r0) * j->isz, j->ldb, j->beta,
+                 j->c + (size_t)r0 * j->isz, j->ldc);
+}
+
+void td__gemm(enum td_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+              const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+              int64_t ldc)
+{
+    double work = (double)m * (double)n * (double)k;
+    int threads = td_parallel_threads();
+    if (threads < 2 || work < (double)TD__GEMM_SPLIT || (m < 2 && n < 2)) {
+        gemm_one(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    struct gemm_job j = {dt, ta, tb, m >= n || m >= 64, m, n, k, lda, ldb, ldc,
+                         a, b, c, beta, td_dtype_size(dt)};
+    int64_t extent = j.by_rows ? m : n;
+    /* Blocks of at least 16 rows (BLAS kernels work in panels), one per thread at most. */
+    int64_t grain = extent / threads;
+    if (grain < 16)
+        grain = 16;
+    td__parallel_for(extent, grain, gemm_block, &j);
+}
+
+static void gemm(enum td_dtype dt, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m,
+                 int n, int k, const void *a, int lda, const void *b, int ldb, void *c, int ldc)
+{
+    td__gemm(dt, ta == CblasTrans, tb == CblasTrans, m, n, k, a, lda, b, ldb, 0.0, c, ldc);
 }
 
 static bool idx_next(int64_t *idx, const int64_t *shape, int ndim)

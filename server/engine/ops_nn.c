@@ -173,29 +173,7 @@ static void gemm(enum td_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64
                  const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
                  int64_t ldc)
 {
-    enum CBLAS_TRANSPOSE A = ta ? CblasTrans : CblasNoTrans, B = tb ? CblasTrans : CblasNoTrans;
-    switch (dt) {
-    case TD_FLOAT32:
-        cblas_sgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb,
-                    (float)beta, c, (int)ldc);
-        break;
-    case TD_FLOAT64:
-        cblas_dgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0, a, (int)lda, b, (int)ldb,
-                    beta, c, (int)ldc);
-        break;
-    case TD_COMPLEX64: {
-        const float complex one = 1, be = (float)beta;
-        cblas_cgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, &one, a, (int)lda, b, (int)ldb,
-                    &be, c, (int)ldc);
-        break;
-    }
-    default: {
-        const double complex one = 1, be = beta;
-        cblas_zgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, &one, a, (int)lda, b, (int)ldb,
-                    &be, c, (int)ldc);
-        break;
-    }
-    }
+    td__gemm(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
 static int check_blas_dims(const char *op, int64_t m, int64_t n, int64_t k, struct td_error *err)

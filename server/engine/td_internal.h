@@ -90,6 +90,18 @@ int td__meta_broadcast(const struct td_op_ctx *c, enum td_dtype dt, struct td_me
 uint32_t td__rng_word(const struct td_rng *rng, uint64_t k);
 
 /* ---------------------------------------------------------------------------------------
+ * GEMM (ops_linalg.c): row-major C = op(A) @ op(B) + beta * C for float32, float64,
+ * complex64 and complex128; dims must fit int (callers check). OpenBLAS runs single-threaded
+ * in the daemon (server/blas.c): products of at least TD__GEMM_SPLIT multiply-adds are cut
+ * into row (or, for few rows, column) blocks that run on the engine's threads, so BLAS never
+ * keeps threads of its own spinning between the many small GEMMs of a training step.
+ */
+#define TD__GEMM_SPLIT ((int64_t)1 << 21)
+void td__gemm(enum td_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+              const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+              int64_t ldc);
+
+/* ---------------------------------------------------------------------------------------
  * Parallel loops (parallel.c).
  */
 /* Elements below which a kernel does not split its work: waking helpers costs more than a
