@@ -70,6 +70,24 @@ static struct td_tensor *op_same_attrs(struct td_gb *b, const struct td_op_ctx *
     return td_gb_op(b, op, nin, in, n, a);
 }
 
+/* op_fwd plus, when size is set, the ints attribute size = [h, w]. */
+static struct td_tensor *op_sized(struct td_gb *b, const struct td_op_ctx *c, enum td_op op,
+                                  int nin, struct td_tensor *const *in,
+                                  const char *const *names, int nnames, const char *size,
+                                  int64_t h, int64_t w)
+{
+    int64_t hw[2] = {h, w};
+    struct td_attr_arg ex[1] = {td_a_ints(size, 2, hw)};
+    return op_fwd(b, c, op, nin, in, names, nnames, size ? 1 : 0, ex);
+}
+
+/* Ops linear in input 0 with input 1 held fixed: the tangent is op(t0, p1). */
+static void jvp_linear_in0(struct td_gb *b, struct td_jvp *j)
+{
+    struct td_tensor *in[2] = {j->tangent_in[0], j->primal_in[1]};
+    j->tangent_out[0] = op_same_attrs(b, j->c, j->c->op, 2, in);
+}
+
 static struct td_tensor *transpose(struct td_gb *b, struct td_tensor *x, int d0, int d1)
 {
     struct td_attr_arg a[2] = {TD_A_INT("dim0", d0), TD_A_INT("dim1", d1)};
@@ -127,6 +145,15 @@ const struct td_deriv td_deriv_linear = {0x3, 0, vjp_linear, jvp_linear};
 
 static const char *const conv_names[] = {"dilation", "padding", "stride", "groups"};
 
+/* op(a0, a1) with conv2d's attributes, plus size = [h, w] when size is set. */
+static struct td_tensor *conv_op(struct td_gb *b, const struct td_op_ctx *c, enum td_op op,
+                                 struct td_tensor *a0, struct td_tensor *a1, const char *size,
+                                 int64_t h, int64_t w)
+{
+    struct td_tensor *in[2] = {a0, a1};
+    return op_sized(b, c, op, 2, in, conv_names, 4, size, h, w);
+}
+
 /* conv2d's gradients are the kernels conv2d_backward_input (w^T g folded back with col2im)
  * and conv2d_backward_weight (g against x's columns), both batching samples into one GEMM
  * per group like the forward. The three ops are bilinear, so each one's VJPs are the other
@@ -135,18 +162,13 @@ static void vjp_conv2d(struct td_gb *b, struct td_vjp *v)
 {
     const struct td_op_ctx *c = v->c;
     const struct td_meta *xm = &c->in_meta[0], *wm = &c->in_meta[1];
-    int64_t ks[2] = {wm->shape[2], wm->shape[3]}, hw[2] = {xm->shape[2], xm->shape[3]};
     struct td_tensor *g = v->grad[0];
-    if (v->needs[0]) {
-        struct td_tensor *in[2] = {g, IN(1)};
-        struct td_attr_arg ex[1] = {td_a_ints("input_size", 2, hw)};
-        v->grad_in[0] = op_fwd(b, c, TD_OP_conv2d_backward_input, 2, in, conv_names, 4, 1, ex);
-    }
-    if (v->needs[1]) {
-        struct td_tensor *in[2] = {IN(0), g};
-        struct td_attr_arg ex[1] = {td_a_ints("kernel_size", 2, ks)};
-        v->grad_in[1] = op_fwd(b, c, TD_OP_conv2d_backward_weight, 2, in, conv_names, 4, 1, ex);
-    }
+    if (v->needs[0])
+        v->grad_in[0] = conv_op(b, c, TD_OP_conv2d_backward_input, g, IN(1), "input_size",
+                                xm->shape[2], xm->shape[3]);
+    if (v->needs[1])
+        v->grad_in[1] = conv_op(b, c, TD_OP_conv2d_backward_weight, IN(0), g, "kernel_size",
+                                wm->shape[2], wm->shape[3]);
     if (v->needs[2]) {
         int64_t dims[3] = {0, 2, 3};
         v->grad_in[2] = td_gb_sum(b, g, 3, dims, false);
@@ -172,16 +194,11 @@ static void vjp_conv2d_backward_input(struct td_gb *b, struct td_vjp *v)
     const struct td_op_ctx *c = v->c;
     const struct td_meta *wm = &c->in_meta[1];
     struct td_tensor *u = v->grad[0];
-    if (v->needs[0]) {
-        struct td_tensor *in[2] = {u, IN(1)};
-        v->grad_in[0] = op_fwd(b, c, TD_OP_conv2d, 2, in, conv_names, 4, 0, NULL);
-    }
-    if (v->needs[1]) {
-        int64_t ks[2] = {wm->shape[2], wm->shape[3]};
-        struct td_tensor *in[2] = {u, IN(0)};
-        struct td_attr_arg ex[1] = {td_a_ints("kernel_size", 2, ks)};
-        v->grad_in[1] = op_fwd(b, c, TD_OP_conv2d_backward_weight, 2, in, conv_names, 4, 1, ex);
-    }
+    if (v->needs[0])
+        v->grad_in[0] = conv_op(b, c, TD_OP_conv2d, u, IN(1), NULL, 0, 0);
+    if (v->needs[1])
+        v->grad_in[1] = conv_op(b, c, TD_OP_conv2d_backward_weight, u, IN(0), "kernel_size",
+                                wm->shape[2], wm->shape[3]);
 }
 
 /* Bilinear: the tangent is op(t0, p1) + op(p0, t1). */
@@ -203,16 +220,11 @@ static void vjp_conv2d_backward_weight(struct td_gb *b, struct td_vjp *v)
     const struct td_op_ctx *c = v->c;
     const struct td_meta *xm = &c->in_meta[0];
     struct td_tensor *u = v->grad[0];
-    if (v->needs[0]) {
-        int64_t hw[2] = {xm->shape[2], xm->shape[3]};
-        struct td_tensor *in[2] = {IN(1), u};
-        struct td_attr_arg ex[1] = {td_a_ints("input_size", 2, hw)};
-        v->grad_in[0] = op_fwd(b, c, TD_OP_conv2d_backward_input, 2, in, conv_names, 4, 1, ex);
-    }
-    if (v->needs[1]) {
-        struct td_tensor *in[2] = {IN(0), u};
-        v->grad_in[1] = op_fwd(b, c, TD_OP_conv2d, 2, in, conv_names, 4, 0, NULL);
-    }
+    if (v->needs[0])
+        v->grad_in[0] = conv_op(b, c, TD_OP_conv2d_backward_input, IN(1), u, "input_size",
+                                xm->shape[2], xm->shape[3]);
+    if (v->needs[1])
+        v->grad_in[1] = conv_op(b, c, TD_OP_conv2d, IN(0), u, NULL, 0, 0);
 }
 
 const struct td_deriv td_deriv_conv2d_backward_weight = {0x3, 0, vjp_conv2d_backward_weight,
@@ -222,23 +234,27 @@ const struct td_deriv td_deriv_conv2d_backward_weight = {0x3, 0, vjp_conv2d_back
 
 static const char *const unfold_names[] = {"kernel_size", "dilation", "padding", "stride"};
 
-static void vjp_im2col(struct td_gb *b, struct td_vjp *v)
+/* VJP of a linear one-input op: g through its adjoint op with the forward's attributes in
+ * names, plus size = the input's trailing [H, W] when size is set. */
+static void vjp_adjoint(struct td_gb *b, struct td_vjp *v, enum td_op op,
+                        const char *const *names, int nnames, const char *size)
 {
     if (!v->needs[0])
         return;
     const struct td_meta *xm = &v->c->in_meta[0];
-    int64_t hw[2] = {xm->shape[xm->ndim - 2], xm->shape[xm->ndim - 1]};
-    struct td_attr_arg ex[1] = {td_a_ints("output_size", 2, hw)};
     struct td_tensor *g = v->grad[0];
-    v->grad_in[0] = op_fwd(b, v->c, TD_OP_col2im, 1, &g, unfold_names, 4, 1, ex);
+    v->grad_in[0] = op_sized(b, v->c, op, 1, &g, names, nnames, size,
+                             xm->shape[xm->ndim - 2], xm->shape[xm->ndim - 1]);
+}
+
+static void vjp_im2col(struct td_gb *b, struct td_vjp *v)
+{
+    vjp_adjoint(b, v, TD_OP_col2im, unfold_names, 4, "output_size");
 }
 
 static void vjp_col2im(struct td_gb *b, struct td_vjp *v)
 {
-    if (!v->needs[0])
-        return;
-    struct td_tensor *g = v->grad[0];
-    v->grad_in[0] = op_fwd(b, v->c, TD_OP_im2col, 1, &g, unfold_names, 4, 0, NULL);
+    vjp_adjoint(b, v, TD_OP_im2col, unfold_names, 4, NULL);
 }
 
 /* Linear ops: the tangent goes through the op itself. */
@@ -262,14 +278,8 @@ static void vjp_threshold_backward(struct td_gb *b, struct td_vjp *v)
         v->grad_in[1] = td_gb_zeros_like(b, IN(1));
 }
 
-static void jvp_threshold_backward(struct td_gb *b, struct td_jvp *j)
-{
-    struct td_tensor *in[2] = {j->tangent_in[0], j->primal_in[1]};
-    j->tangent_out[0] = op_same_attrs(b, j->c, TD_OP_threshold_backward, 2, in);
-}
-
 const struct td_deriv td_deriv_threshold_backward = {0x2, 0, vjp_threshold_backward,
-                                                     jvp_threshold_backward};
+                                                     jvp_linear_in0};
 
 /* ---- max pooling ---- */
 
@@ -312,14 +322,8 @@ static void vjp_max_pool2d_backward(struct td_gb *b, struct td_vjp *v)
         v->grad_in[0] = gather_plane(b, v->grad[0], IN(1));
 }
 
-static void jvp_max_pool2d_backward(struct td_gb *b, struct td_jvp *j)
-{
-    struct td_tensor *in[2] = {j->tangent_in[0], j->primal_in[1]};
-    j->tangent_out[0] = op_same_attrs(b, j->c, TD_OP_max_pool2d_backward, 2, in);
-}
-
 const struct td_deriv td_deriv_max_pool2d_backward = {0x2, 0, vjp_max_pool2d_backward,
-                                                      jvp_max_pool2d_backward};
+                                                      jvp_linear_in0};
 
 /* ---- average pooling ---- */
 
@@ -328,21 +332,12 @@ static const char *const avg_names[] = {"kernel_size", "stride", "padding", "cei
 
 static void vjp_avg_pool2d(struct td_gb *b, struct td_vjp *v)
 {
-    if (!v->needs[0])
-        return;
-    const struct td_meta *xm = &v->c->in_meta[0];
-    int64_t hw[2] = {xm->shape[xm->ndim - 2], xm->shape[xm->ndim - 1]};
-    struct td_attr_arg ex[1] = {td_a_ints("input_size", 2, hw)};
-    struct td_tensor *g = v->grad[0];
-    v->grad_in[0] = op_fwd(b, v->c, TD_OP_avg_pool2d_backward, 1, &g, avg_names, 6, 1, ex);
+    vjp_adjoint(b, v, TD_OP_avg_pool2d_backward, avg_names, 6, "input_size");
 }
 
 static void vjp_avg_pool2d_backward(struct td_gb *b, struct td_vjp *v)
 {
-    if (!v->needs[0])
-        return;
-    struct td_tensor *g = v->grad[0];
-    v->grad_in[0] = op_fwd(b, v->c, TD_OP_avg_pool2d, 1, &g, avg_names, 6, 0, NULL);
+    vjp_adjoint(b, v, TD_OP_avg_pool2d, avg_names, 6, NULL);
 }
 
 const struct td_deriv td_deriv_avg_pool2d = {0, 0, vjp_avg_pool2d, jvp_self};
@@ -439,13 +434,7 @@ static void vjp_embedding(struct td_gb *b, struct td_vjp *v)
     v->grad_in[0] = op_fwd(b, v->c, TD_OP_embedding_backward, 2, in, names, 1, 1, ex);
 }
 
-static void jvp_embedding(struct td_gb *b, struct td_jvp *j)
-{
-    struct td_tensor *in[2] = {j->tangent_in[0], j->primal_in[1]};
-    j->tangent_out[0] = op_same_attrs(b, j->c, TD_OP_embedding, 2, in);
-}
-
-const struct td_deriv td_deriv_embedding = {0x2, 0, vjp_embedding, jvp_embedding};
+const struct td_deriv td_deriv_embedding = {0x2, 0, vjp_embedding, jvp_linear_in0};
 
 /* d/dg of embedding_backward: the rows of gg at the indices, zero where an index is the
  * padding row (those rows received nothing). */
@@ -471,14 +460,8 @@ static void vjp_embedding_backward(struct td_gb *b, struct td_vjp *v)
     v->grad_in[0] = r;
 }
 
-static void jvp_embedding_backward(struct td_gb *b, struct td_jvp *j)
-{
-    struct td_tensor *in[2] = {j->tangent_in[0], j->primal_in[1]};
-    j->tangent_out[0] = op_same_attrs(b, j->c, TD_OP_embedding_backward, 2, in);
-}
-
 const struct td_deriv td_deriv_embedding_backward = {0x2, 0, vjp_embedding_backward,
-                                                     jvp_embedding_backward};
+                                                     jvp_linear_in0};
 
 /* ---- layer_norm ---- */
 

@@ -80,6 +80,26 @@ static int out_finish(struct td_tensor *o, struct td_tensor *w, struct td_error 
     return rc;
 }
 
+/* Ends a kernel that wrote through w (from out_as): on success out_finish, else releases w.
+ * Returns: rc, or out_finish's status when rc is 0. */
+static int out_end(int rc, struct td_tensor *o, struct td_tensor *w, struct td_error *err)
+{
+    if (rc) {
+        td_tensor_release(w);
+        return rc;
+    }
+    return out_finish(o, w, err);
+}
+
+/* in_as for input i into *x, then out_as for o into *w. Ownership: *x and *w owned (released
+ * by the caller also on failure). */
+static int in_out_as(const struct td_op_ctx *c, int i, struct td_tensor *o, enum td_dtype dt,
+                     struct td_tensor **x, struct td_tensor **w, struct td_error *err)
+{
+    int rc = in_as(c, c->inputs[i], dt, x, err);
+    return rc ? rc : out_as(c, o, dt, w, err);
+}
+
 /* Largest value accepted for a size-like attribute (kernel, stride, padding, dilation):
  * keeps every product of two of them inside int64. */
 #define ATTR_MAX ((int64_t)1 << 30)
@@ -232,6 +252,44 @@ static void add_bias_row(enum td_dtype dt, char *row, const char *v, int64_t n)
     }
 }
 
+/* same_dtype for every input after the first. */
+static int same_dtypes(const struct td_op_ctx *c, struct td_error *err)
+{
+    int rc = 0;
+    for (int i = 1; i < c->ninputs && !rc; i++)
+        rc = same_dtype(c, i, err);
+    return rc;
+}
+
+/* The optional input 2 (what: its name in the message) must be [n] when present. */
+static int vec_check(const struct td_op_ctx *c, const char *what, int64_t n,
+                     struct td_error *err)
+{
+    char b1[96];
+    if (c->ninputs <= 2)
+        return 0;
+    const struct td_meta *b = &c->in_meta[2];
+    if (b->ndim != 1 || b->shape[0] != n)
+        return td_error_set(err, TD_EINVAL, "%s: %s shape %s, expected [%lld]", c->info->name,
+                            what, td__shape_str(b->shape, b->ndim, b1, sizeof b1),
+                            (long long)n);
+    return 0;
+}
+
+/* Converts x, w and the optional bias b (inputs 0, 1, 2) to dt and points *o at where output
+ * o_out is written (out_as). Ownership: all owned, released by the caller also on failure. */
+static int xwb_as(const struct td_op_ctx *c, struct td_tensor *o_out, enum td_dtype dt,
+                  struct td_tensor **x, struct td_tensor **w, struct td_tensor **b,
+                  struct td_tensor **o, struct td_error *err)
+{
+    int rc = in_as(c, c->inputs[0], dt, x, err);
+    if (!rc)
+        rc = in_as(c, c->inputs[1], dt, w, err);
+    if (!rc && c->ninputs > 2)
+        rc = in_as(c, c->inputs[2], dt, b, err);
+    return rc ? rc : out_as(c, o_out, dt, o, err);
+}
+
 /* ---------------------------------------------------------------------------------------
  * linear(x, w, [b]) = x @ w^T + b.
  */
@@ -239,9 +297,7 @@ int meta_linear(const struct td_op_ctx *c, struct td_meta *out, struct td_error 
 {
     const struct td_meta *x = &c->in_meta[0], *w = &c->in_meta[1];
     char b1[96], b2[96];
-    int rc = same_dtype(c, 1, err);
-    if (!rc && c->ninputs > 2)
-        rc = same_dtype(c, 2, err);
+    int rc = same_dtypes(c, err);
     if (rc)
         return rc;
     if (x->ndim < 1 || w->ndim != 2)
@@ -252,13 +308,9 @@ int meta_linear(const struct td_op_ctx *c, struct td_meta *out, struct td_error 
                             td__shape_str(x->shape, x->ndim, b1, sizeof b1),
                             td__shape_str(w->shape, w->ndim, b2, sizeof b2),
                             (long long)x->shape[x->ndim - 1], (long long)w->shape[1]);
-    if (c->ninputs > 2) {
-        const struct td_meta *b = &c->in_meta[2];
-        if (b->ndim != 1 || b->shape[0] != w->shape[0])
-            return td_error_set(err, TD_EINVAL, "linear: bias shape %s, expected [%lld]",
-                                td__shape_str(b->shape, b->ndim, b1, sizeof b1),
-                                (long long)w->shape[0]);
-    }
+    rc = vec_check(c, "bias", w->shape[0], err);
+    if (rc)
+        return rc;
     int64_t shape[TD_MAX_NDIM];
     memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
     shape[x->ndim - 1] = w->shape[0];
@@ -275,13 +327,7 @@ int cpu_linear(const struct td_op_ctx *c, struct td_tensor **out, struct td_erro
     struct td_tensor *x = NULL, *w = NULL, *b = NULL, *o = NULL;
     int rc = check_blas_dims("linear", m, nout, in, err);
     if (!rc)
-        rc = in_as(c, c->inputs[0], dt, &x, err);
-    if (!rc)
-        rc = in_as(c, c->inputs[1], dt, &w, err);
-    if (!rc && c->ninputs > 2)
-        rc = in_as(c, c->inputs[2], dt, &b, err);
-    if (!rc)
-        rc = out_as(c, out[0], dt, &o, err);
+        rc = xwb_as(c, out[0], dt, &x, &w, &b, &o, err);
     if (rc)
         goto out;
     size_t isz = td_dtype_size(dt);
@@ -296,10 +342,7 @@ int cpu_linear(const struct td_op_ctx *c, struct td_tensor **out, struct td_erro
         gemm(dt, false, true, m, nout, in, td_tensor_data(x), in, td_tensor_data(w), in,
              b ? 1.0 : 0.0, op, nout);
 out:
-    if (!rc)
-        rc = out_finish(out[0], o, err);
-    else
-        td_tensor_release(o);
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(x);
     td_tensor_release(w);
     td_tensor_release(b);
@@ -653,9 +696,7 @@ int meta_conv2d(const struct td_op_ctx *c, struct td_meta *out, struct td_error 
 {
     const struct td_meta *x = &c->in_meta[0], *w = &c->in_meta[1];
     char b1[96], b2[96];
-    int rc = same_dtype(c, 1, err);
-    if (!rc && c->ninputs > 2)
-        rc = same_dtype(c, 2, err);
+    int rc = same_dtypes(c, err);
     if (rc)
         return rc;
     if (x->ndim != 4 || w->ndim != 4)
@@ -676,14 +717,10 @@ int meta_conv2d(const struct td_op_ctx *c, struct td_meta *out, struct td_error 
     if (w->shape[2] < 1 || w->shape[3] < 1)
         return td_error_set(err, TD_EINVAL, "conv2d: kernel size %lldx%lld must be positive",
                             (long long)w->shape[2], (long long)w->shape[3]);
-    if (c->ninputs > 2) {
-        const struct td_meta *b = &c->in_meta[2];
-        if (b->ndim != 1 || b->shape[0] != O)
-            return td_error_set(err, TD_EINVAL, "conv2d: bias shape %s, expected [%lld]",
-                                td__shape_str(b->shape, b->ndim, b1, sizeof b1), (long long)O);
-    }
     struct win g = {.kh = w->shape[2], .kw = w->shape[3]};
-    rc = win_init(c, false, x->shape[2], x->shape[3], &g, err);
+    rc = vec_check(c, "bias", O, err);
+    if (!rc)
+        rc = win_init(c, false, x->shape[2], x->shape[3], &g, err);
     if (rc)
         return rc;
     int64_t shape[4] = {x->shape[0], O, g.Ho, g.Wo};
@@ -708,13 +745,7 @@ int cpu_conv2d(const struct td_op_ctx *c, struct td_tensor **out, struct td_erro
     bool direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
     rc = check_blas_dims("conv2d", Og, L, K, err);
     if (!rc)
-        rc = in_as(c, c->inputs[0], dt, &x, err);
-    if (!rc)
-        rc = in_as(c, c->inputs[1], dt, &w, err);
-    if (!rc && c->ninputs > 2)
-        rc = in_as(c, c->inputs[2], dt, &b, err);
-    if (!rc)
-        rc = out_as(c, out[0], dt, &o, err);
+        rc = xwb_as(c, out[0], dt, &x, &w, &b, &o, err);
     if (rc)
         goto out;
     if (N == 0 || O == 0 || L == 0)
@@ -787,10 +818,7 @@ int cpu_conv2d(const struct td_op_ctx *c, struct td_tensor **out, struct td_erro
     }
 out:
     td_free(col);
-    if (!rc)
-        rc = out_finish(out[0], o, err);
-    else
-        td_tensor_release(o);
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(x);
     td_tensor_release(w);
     td_tensor_release(b);
@@ -965,9 +993,7 @@ int cpu_conv2d_backward_input(const struct td_op_ctx *c, struct td_tensor **out,
     int64_t Og = O / G, K = wm->shape[1] * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W;
     rc = in_as(c, c->inputs[0], dt, &gt, err);
     if (!rc)
-        rc = in_as(c, c->inputs[1], dt, &w, err);
-    if (!rc)
-        rc = out_as(c, out[0], dt, &o, err);
+        rc = in_out_as(c, 1, out[0], dt, &w, &o, err);
     if (rc)
         goto out;
     char *op = td_tensor_data(o);
@@ -999,10 +1025,7 @@ int cpu_conv2d_backward_input(const struct td_op_ctx *c, struct td_tensor **out,
     }
 out:
     td_free(col);
-    if (!rc)
-        rc = out_finish(out[0], o, err);
-    else
-        td_tensor_release(o);
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(gt);
     td_tensor_release(w);
     return rc;
@@ -1024,9 +1047,7 @@ int cpu_conv2d_backward_weight(const struct td_op_ctx *c, struct td_tensor **out
     int64_t Og = O / G, Cg = C / G, K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W;
     rc = in_as(c, c->inputs[0], dt, &x, err);
     if (!rc)
-        rc = in_as(c, c->inputs[1], dt, &gt, err);
-    if (!rc)
-        rc = out_as(c, out[0], dt, &o, err);
+        rc = in_out_as(c, 1, out[0], dt, &gt, &o, err);
     if (rc)
         goto out;
     char *op = td_tensor_data(o);
@@ -1057,10 +1078,7 @@ int cpu_conv2d_backward_weight(const struct td_op_ctx *c, struct td_tensor **out
     }
 out:
     td_free(col);
-    if (!rc)
-        rc = out_finish(out[0], o, err);
-    else
-        td_tensor_release(o);
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(x);
     td_tensor_release(gt);
     return rc;
@@ -1169,30 +1187,25 @@ int cpu_col2im(const struct td_op_ctx *c, struct td_tensor **out, struct td_erro
     struct td_tensor *x = NULL, *o = NULL;
     int rc = col2im_geom(c, &g, &C, err);
     if (!rc)
-        rc = in_as(c, c->inputs[0], dt, &x, err);
-    if (!rc)
-        rc = out_as(c, out[0], dt, &o, err);
+        rc = in_out_as(c, 0, out[0], dt, &x, &o, err);
     if (rc)
         goto out;
     int64_t N = xm->ndim == 3 ? xm->shape[0] : 1;
     int64_t in_img = C * g.kh * g.kw * g.Ho * g.Wo, out_img = C * g.H * g.W;
     bool dbl = dt == TD_FLOAT64 || dt == TD_COMPLEX128;
     int nc = td_dtype_is_complex(dt) ? 2 : 1;
+#define COL2IM_SAMPLE(T)                                                                      \
+    col2im_##T((const T *)td_tensor_data(x) + n * in_img * nc,                                \
+               (T *)td_tensor_data(o) + n * out_img * nc, C, &g, nc, g.Ho * g.Wo)
     for (int64_t n = 0; n < N; n++) {
         if (dbl)
-            col2im_double((const double *)td_tensor_data(x) + n * in_img * nc,
-                          (double *)td_tensor_data(o) + n * out_img * nc, C, &g, nc,
-                          g.Ho * g.Wo);
+            COL2IM_SAMPLE(double);
         else
-            col2im_float((const float *)td_tensor_data(x) + n * in_img * nc,
-                         (float *)td_tensor_data(o) + n * out_img * nc, C, &g, nc,
-                         g.Ho * g.Wo);
+            COL2IM_SAMPLE(float);
     }
+#undef COL2IM_SAMPLE
 out:
-    if (!rc)
-        rc = out_finish(out[0], o, err);
-    else
-        td_tensor_release(o);
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(x);
     return rc;
 }
@@ -1245,9 +1258,7 @@ int cpu_threshold_backward(const struct td_op_ctx *c, struct td_tensor **out,
     struct td_tensor *g = NULL, *x = NULL, *o = NULL;
     int rc = in_as(c, c->inputs[0], dt, &g, err);
     if (!rc)
-        rc = in_as(c, c->inputs[1], dt, &x, err);
-    if (!rc)
-        rc = out_as(c, out[0], dt, &o, err);
+        rc = in_out_as(c, 1, out[0], dt, &x, &o, err);
     if (rc)
         goto out;
     struct thr_job j = {td_tensor_data(g), td_tensor_data(x), td_tensor_data(o),
@@ -1255,10 +1266,7 @@ int cpu_threshold_backward(const struct td_op_ctx *c, struct td_tensor **out,
     td__parallel_for(td_tensor_numel(o), TD__PAR_GRAIN,
                      dt == TD_FLOAT64 ? thr_bwd_f64 : thr_bwd_f32, &j);
 out:
-    if (!rc)
-        rc = out_finish(out[0], o, err);
-    else
-        td_tensor_release(o);
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(g);
     td_tensor_release(x);
     return rc;
@@ -1334,6 +1342,14 @@ static int pool_input_dims(const struct td_op_ctx *c, const struct td_meta *m,
     return 0;
 }
 
+/* shape = m's shape (3-d or 4-d) with its last two dims set to h, w. */
+static void with_hw(int64_t shape[4], const struct td_meta *m, int64_t h, int64_t w)
+{
+    memcpy(shape, m->shape, sizeof(int64_t) * (size_t)m->ndim);
+    shape[m->ndim - 2] = h;
+    shape[m->ndim - 1] = w;
+}
+
 /* Checks that g's (and the indices') trailing dims are [Ho, Wo] for input_size and sets the
  * output shape (leading dims of g + input_size). */
 static int pool_backward_meta(const struct td_op_ctx *c, bool dil, struct pool *p,
@@ -1356,9 +1372,7 @@ static int pool_backward_meta(const struct td_op_ctx *c, bool dil, struct pool *
                             (long long)g->shape[nd - 1], (long long)hw[0], (long long)hw[1],
                             (long long)p->Ho, (long long)p->Wo);
     int64_t shape[4];
-    memcpy(shape, g->shape, sizeof(int64_t) * (size_t)nd);
-    shape[nd - 2] = hw[0];
-    shape[nd - 1] = hw[1];
+    with_hw(shape, g, hw[0], hw[1]);
     p->planes = prod_dims(g->shape, 0, nd - 2);
     td__meta_set(out, g->dtype, nd, shape);
     return td__check_shape(c->info->name, shape, nd, g->dtype, err);
@@ -1377,9 +1391,7 @@ int meta_max_pool2d(const struct td_op_ctx *c, struct td_meta *out, struct td_er
     if (rc)
         return rc;
     int64_t shape[4];
-    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
-    shape[x->ndim - 2] = p.Ho;
-    shape[x->ndim - 1] = p.Wo;
+    with_hw(shape, x, p.Ho, p.Wo);
     td__meta_set(&out[0], x->dtype, x->ndim, shape);
     td__meta_set(&out[1], TD_INT64, x->ndim, shape);
     rc = td__check_shape("max_pool2d", shape, x->ndim, x->dtype, err);
@@ -1502,9 +1514,7 @@ int cpu_max_pool2d(const struct td_op_ctx *c, struct td_tensor **out, struct td_
     struct td_tensor *x = NULL, *o = NULL;
     int rc = pool_init(c, true, xm->shape[xm->ndim - 2], xm->shape[xm->ndim - 1], &p, err);
     if (!rc)
-        rc = in_as(c, c->inputs[0], dt, &x, err);
-    if (!rc)
-        rc = out_as(c, out[0], dt, &o, err);
+        rc = in_out_as(c, 0, out[0], dt, &x, &o, err);
     if (rc)
         goto out;
     p.planes = prod_dims(xm->shape, 0, xm->ndim - 2);
@@ -1513,10 +1523,7 @@ int cpu_max_pool2d(const struct td_op_ctx *c, struct td_tensor **out, struct td_
     td__parallel_for(p.planes, grain_for(p.Ho * p.Wo * p.kh * p.kw),
                      dt == TD_FLOAT64 ? maxpool_f64 : maxpool_f32, &j);
 out:
-    if (!rc)
-        rc = out_finish(out[0], o, err);
-    else
-        td_tensor_release(o);
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(x);
     return rc;
 }
@@ -1541,9 +1548,7 @@ int meta_max_pool2d_backward(const struct td_op_ctx *c, struct td_meta *out,
     if (rc)
         return rc;
     int64_t shape[4];
-    memcpy(shape, g->shape, sizeof(int64_t) * (size_t)g->ndim);
-    shape[g->ndim - 2] = hw[0];
-    shape[g->ndim - 1] = hw[1];
+    with_hw(shape, g, hw[0], hw[1]);
     td__meta_set(out, g->dtype, g->ndim, shape);
     return td__check_shape("max_pool2d_backward", shape, g->ndim, g->dtype, err);
 }
@@ -1599,10 +1604,7 @@ int cpu_max_pool2d_backward(const struct td_op_ctx *c, struct td_tensor **out,
     td__parallel_for(p.planes, grain_for(p.Ho * p.Wo + p.H * p.W),
                      dt == TD_FLOAT64 ? maxpool_bwd_f64 : maxpool_bwd_f32, &j);
 out:
-    if (!rc)
-        rc = out_finish(out[0], o, err);
-    else
-        td_tensor_release(o);
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(g);
     td_tensor_release(ix);
     return rc;
@@ -1716,9 +1718,7 @@ int meta_avg_pool2d(const struct td_op_ctx *c, struct td_meta *out, struct td_er
     if (rc)
         return rc;
     int64_t shape[4];
-    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
-    shape[x->ndim - 2] = p.Ho;
-    shape[x->ndim - 1] = p.Wo;
+    with_hw(shape, x, p.Ho, p.Wo);
     td__meta_set(out, x->dtype, x->ndim, shape);
     return td__check_shape("avg_pool2d", shape, x->ndim, x->dtype, err);
 }
@@ -1734,9 +1734,7 @@ int cpu_avg_pool2d(const struct td_op_ctx *c, struct td_tensor **out, struct td_
     if (!rc)
         rc = pool_init(c, false, xm->shape[xm->ndim - 2], xm->shape[xm->ndim - 1], &p, err);
     if (!rc)
-        rc = in_as(c, c->inputs[0], dt, &x, err);
-    if (!rc)
-        rc = out_as(c, out[0], dt, &o, err);
+        rc = in_out_as(c, 0, out[0], dt, &x, &o, err);
     if (rc)
         goto out;
     p.planes = prod_dims(xm->shape, 0, xm->ndim - 2);
@@ -1745,10 +1743,7 @@ int cpu_avg_pool2d(const struct td_op_ctx *c, struct td_tensor **out, struct td_
     td__parallel_for(p.planes, grain_for(p.Ho * p.Wo * p.kh * p.kw),
                      dt == TD_FLOAT64 ? avgpool_f64 : avgpool_f32, &j);
 out:
-    if (!rc)
-        rc = out_finish(out[0], o, err);
-    else
-        td_tensor_release(o);
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(x);
     return rc;
 }
@@ -1776,9 +1771,7 @@ int cpu_avg_pool2d_backward(const struct td_op_ctx *c, struct td_tensor **out,
     if (!rc)
         rc = pool_backward_meta(c, false, &p, &om, err);
     if (!rc)
-        rc = in_as(c, c->inputs[0], dt, &g, err);
-    if (!rc)
-        rc = out_as(c, out[0], dt, &o, err);
+        rc = in_out_as(c, 0, out[0], dt, &g, &o, err);
     if (rc)
         goto out;
     struct pool_job j = {&p, td_tensor_data(g), td_tensor_data(o), NULL, NULL,
@@ -1786,10 +1779,7 @@ int cpu_avg_pool2d_backward(const struct td_op_ctx *c, struct td_tensor **out,
     td__parallel_for(p.planes, grain_for(p.Ho * p.Wo * p.kh * p.kw + p.H * p.W),
                      dt == TD_FLOAT64 ? avgpool_bwd_f64 : avgpool_bwd_f32, &j);
 out:
-    if (!rc)
-        rc = out_finish(out[0], o, err);
-    else
-        td_tensor_release(o);
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(g);
     return rc;
 }
@@ -1862,9 +1852,7 @@ static int cpu_softmax_any(const struct td_op_ctx *c, struct td_tensor **out, bo
     int d;
     int rc = td__norm_dim(c->info->name, td_arg_int(c, "dim"), xm->ndim, &d, err);
     if (!rc)
-        rc = in_as(c, c->inputs[0], dt, &x, err);
-    if (!rc)
-        rc = out_as(c, out[0], dt, &o, err);
+        rc = in_out_as(c, 0, out[0], dt, &x, &o, err);
     if (rc)
         goto out;
     int64_t n = xm->ndim ? xm->shape[d] : 1;
@@ -1876,10 +1864,7 @@ static int cpu_softmax_any(const struct td_op_ctx *c, struct td_tensor **out, bo
     td__parallel_for(outer * inner, grain_for(3 * n),
                      dt == TD_FLOAT64 ? softmax_f64 : softmax_f32, &j);
 out:
-    if (!rc)
-        rc = out_finish(out[0], o, err);
-    else
-        td_tensor_release(o);
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(x);
     return rc;
 }
@@ -1972,9 +1957,7 @@ int cpu_dropout(const struct td_op_ctx *c, struct td_tensor **out, struct td_err
         return td_error_set(err, TD_EINVAL, "dropout: no random generator");
     enum td_dtype dt = compute_dtype(xm->dtype);
     struct td_tensor *x = NULL, *o = NULL;
-    int rc = in_as(c, c->inputs[0], dt, &x, err);
-    if (!rc)
-        rc = out_as(c, out[0], dt, &o, err);
+    int rc = in_out_as(c, 0, out[0], dt, &x, &o, err);
     if (rc)
         goto out;
     double keep = 1 - p;
@@ -1984,10 +1967,7 @@ int cpu_dropout(const struct td_op_ctx *c, struct td_tensor **out, struct td_err
     td__parallel_for(n, TD__PAR_GRAIN, dt == TD_FLOAT64 ? dropout_f64 : dropout_f32, &j);
     c->rng->offset += ((uint64_t)n + 3) / 4;
 out:
-    if (!rc)
-        rc = out_finish(out[0], o, err);
-    else
-        td_tensor_release(o);
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(x);
     return rc;
 }
@@ -2023,6 +2003,18 @@ static int check_indices(const struct td_op_ctx *c, int i, struct td_error *err)
 static int64_t index_at(const void *p, enum td_dtype dt, int64_t k)
 {
     return dt == TD_INT32 ? ((const int32_t *)p)[k] : ((const int64_t *)p)[k];
+}
+
+/* Index k of a contiguous int32/int64 tensor as a row in [0, V).
+ * Returns: 0 or TD_EINVAL naming the op. */
+static int row_at(const struct td_op_ctx *c, const void *ip, enum td_dtype dt, int64_t k,
+                  int64_t V, int64_t *r, struct td_error *err)
+{
+    *r = index_at(ip, dt, k);
+    if (*r < 0 || *r >= V)
+        return td_error_set(err, TD_EINVAL, "%s: index %lld out of range for %lld rows",
+                            c->info->name, (long long)*r, (long long)V);
+    return 0;
 }
 
 int meta_embedding(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
@@ -2063,12 +2055,10 @@ int cpu_embedding(const struct td_op_ctx *c, struct td_tensor **out, struct td_e
     char *op = td_tensor_data(out[0]);
     const void *ip = td_tensor_data(ix);
     for (int64_t k = 0; k < n; k++) {
-        int64_t r = index_at(ip, ix->dtype, k);
-        if (r < 0 || r >= V) {
-            rc = td_error_set(err, TD_EINVAL, "embedding: index %lld out of range for %lld rows",
-                              (long long)r, (long long)V);
+        int64_t r;
+        rc = row_at(c, ip, ix->dtype, k, V, &r, err);
+        if (rc)
             goto out;
-        }
         if (rb)
             memcpy(op + (size_t)k * rb, wp + (size_t)r * rb, rb);
     }
@@ -2127,32 +2117,27 @@ int cpu_embedding_backward(const struct td_op_ctx *c, struct td_tensor **out,
     const void *ip = td_tensor_data(ix);
     int64_t rl = D * nc;
     for (int64_t k = 0; k < n; k++) {
-        int64_t r = index_at(ip, ix->dtype, k);
-        if (r < 0 || r >= V) {
-            rc = td_error_set(err, TD_EINVAL, "embedding_backward: index %lld out of range for "
-                              "%lld rows",
-                              (long long)r, (long long)V);
+        int64_t r;
+        rc = row_at(c, ip, ix->dtype, k, V, &r, err);
+        if (rc)
             goto out;
-        }
         if (r == pad)
             continue;
-        if (dbl) {
-            double *dst = (double *)td_tensor_data(o) + r * rl;
-            const double *src = (const double *)td_tensor_data(g) + k * rl;
-            for (int64_t q = 0; q < rl; q++)
-                dst[q] += src[q];
-        } else {
-            float *dst = (float *)td_tensor_data(o) + r * rl;
-            const float *src = (const float *)td_tensor_data(g) + k * rl;
-            for (int64_t q = 0; q < rl; q++)
-                dst[q] += src[q];
-        }
+#define ACC_ROW(T)                                                                            \
+    do {                                                                                      \
+        T *dst = (T *)td_tensor_data(o) + r * rl;                                             \
+        const T *src = (const T *)td_tensor_data(g) + k * rl;                                 \
+        for (int64_t q = 0; q < rl; q++)                                                      \
+            dst[q] += src[q];                                                                 \
+    } while (0)
+        if (dbl)
+            ACC_ROW(double);
+        else
+            ACC_ROW(float);
+#undef ACC_ROW
     }
 out:
-    if (!rc)
-        rc = out_finish(out[0], o, err);
-    else
-        td_tensor_release(o);
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(g);
     td_tensor_release(ix);
     return rc;
@@ -2273,10 +2258,7 @@ int cpu_layer_norm(const struct td_op_ctx *c, struct td_tensor **out, struct td_
     td__parallel_for(rows, grain_for(4 * n), dt == TD_FLOAT64 ? ln_f64 : ln_f32, &j);
 out:
     for (int i = 0; i < 3; i++) {
-        if (!rc)
-            rc = out_finish(out[i], o[i], err);
-        else
-            td_tensor_release(o[i]);
+        rc = out_end(rc, out[i], o[i], err);
         o[i] = NULL;
         td_tensor_release(in[i]);
     }
@@ -2336,17 +2318,13 @@ static int cpu_ew(const struct td_op_ctx *c, struct td_tensor **out, int kind,
 {
     enum td_dtype dt = compute_dtype(c->in_meta[0].dtype);
     struct td_tensor *x = NULL, *o = NULL;
-    int rc = in_as(c, c->inputs[0], dt, &x, err);
-    if (!rc)
-        rc = out_as(c, out[0], dt, &o, err);
+    int rc = in_out_as(c, 0, out[0], dt, &x, &o, err);
     if (!rc) {
         struct ew_job j = {td_tensor_data(x), td_tensor_data(o), kind};
         td__parallel_for(td_tensor_numel(x), TD__PAR_GRAIN / 8,
                          dt == TD_FLOAT64 ? ew_f64 : ew_f32, &j);
-        rc = out_finish(out[0], o, err);
-    } else {
-        td_tensor_release(o);
     }
+    rc = out_end(rc, out[0], o, err);
     td_tensor_release(x);
     return rc;
 }
@@ -2417,16 +2395,12 @@ int meta_nll_loss(const struct td_op_ctx *c, struct td_meta *out, struct td_erro
                             "and [N], or [C] and []",
                             td__shape_str(x->shape, x->ndim, b1, sizeof b1),
                             td__shape_str(t->shape, t->ndim, b2, sizeof b2));
-    if (c->ninputs > 2) {
-        const struct td_meta *w = &c->in_meta[2];
+    if (c->ninputs > 2)
         rc = same_dtype(c, 2, err);
-        if (rc)
-            return rc;
-        if (w->ndim != 1 || w->shape[0] != x->shape[x->ndim - 1])
-            return td_error_set(err, TD_EINVAL, "nll_loss: weight shape %s, expected [%lld]",
-                                td__shape_str(w->shape, w->ndim, b1, sizeof b1),
-                                (long long)x->shape[x->ndim - 1]);
-    }
+    if (!rc)
+        rc = vec_check(c, "weight", x->shape[x->ndim - 1], err);
+    if (rc)
+        return rc;
     if (red == NLL_NONE)
         td__meta_set(out, x->dtype, t->ndim, t->shape);
     else
