@@ -8,7 +8,7 @@ build=${1:-$here/build}
 
 pkgs=(build-essential cmake pkg-config git
       libuv1-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-      nanopb libnanopb-dev libopenblas-dev liblapacke-dev libcmocka-dev
+      nanopb libnanopb-dev libopenblas-dev liblapacke-dev libcmocka-dev libfftw3-dev
       libclang-rt-14-dev clang)
 missing=()
 for p in "${pkgs[@]}"; do

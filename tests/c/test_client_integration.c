@@ -583,6 +583,8 @@ static const struct sample_attr sample_attrs[] = {
     {"adam_step", "nparams", S_INT, {1, 0}, 1},
     {"adam_step", "lr", S_INT, {1, 0}, 1},
     {"adam_step", "step", S_INT, {1, 0}, 1},
+    {"polygamma", "n", S_INT, {1, 0}, 1},
+    {"multigammaln", "p", S_INT, {1, 0}, 1},
     {NULL, "shape", S_INTS, {2, 3}, 2},     /* creation ops, expand, broadcast_to */
     {NULL, "dims", S_INTS, {0, 0}, 1},      /* flip */
     {NULL, "shifts", S_INTS, {1, 0}, 1},    /* roll */
@@ -649,6 +651,7 @@ static const struct sample_attr *lookup_sample(const char *op, const char *name,
 struct sample_inputs {
     uint64_t x23[TD_CLIENT_DTYPE_COUNT];
     uint64_t x32[TD_CLIENT_DTYPE_COUNT];
+    uint64_t x22[TD_CLIENT_DTYPE_COUNT];   /* [2,2] (square-matrix linalg ops) */
     uint64_t idx23;     /* int64 [2,3] of zeros */
     uint64_t idx2;      /* int64 [2] = {1, 0} */
     uint64_t mask;      /* bool [2,3] */
@@ -678,6 +681,9 @@ static void upload_samples(td_client *c, struct sample_inputs *si)
         si->x32[dt] = td_client_new_id(c);
         CHECK_OK(c, td_client_put(c, si->x23[dt], dt, 2, s23, buf, 6 * isz));
         CHECK_OK(c, td_client_put(c, si->x32[dt], dt, 2, s32, buf, 6 * isz));
+        const int64_t s22[2] = {2, 2};
+        si->x22[dt] = td_client_new_id(c);
+        CHECK_OK(c, td_client_put(c, si->x22[dt], dt, 2, s22, buf, 4 * isz));
     }
     const int64_t zeros[6] = {0, 0, 0, 0, 0, 0}, idx2[2] = {1, 0};
     const unsigned char mask[6] = {1, 0, 1, 0, 1, 0};
@@ -717,6 +723,12 @@ static size_t build_sample(td_client *c, td_client_graph *g, const struct td_cli
         fail_msg("op %s needs %zu inputs; the sample table knows at most 3", op->name, nin);
     for (size_t i = 0; i < nin; i++)
         in[i] = si->x23[dt];
+    static const char *const square_ops[] = {"inv", "solve", "det", "slogdet", "cholesky",
+                                             "eigh", "eigvalsh"};
+    for (size_t q = 0; q < sizeof square_ops / sizeof square_ops[0]; q++)
+        if (strcmp(op->name, square_ops[q]) == 0)
+            for (size_t i = 0; i < nin; i++)
+                in[i] = si->x22[dt];
     if (strcmp(op->name, "matmul") == 0)
         in[1] = si->x32[dt];
     else if (strcmp(op->name, "gather") == 0 || strcmp(op->name, "scatter") == 0)
@@ -802,7 +814,7 @@ static void test_plan_every_op(void **state)
     /* Planning created nothing: only the uploaded samples are live. */
     struct td_client_stats st;
     CHECK_OK(c, td_client_stats(c, &st));
-    assert_int_equal(st.session_tensors, 2 * TD_CLIENT_DTYPE_COUNT + 5);
+    assert_int_equal(st.session_tensors, 3 * TD_CLIENT_DTYPE_COUNT + 5);
     td_client_graph_free(g);
     td_client_ops_free(ops);
     td_client_close(c);

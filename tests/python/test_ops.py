@@ -18,6 +18,9 @@ from tensord.client import bf16_bits_to_f32, f32_to_bf16_bits
 
 import tdtest_daemon
 from op_specs_nn import NN_SPECS
+from op_specs_special import SPECIAL_SPECS
+from op_specs_fft import FFT_SPECS
+from op_specs_linalg import LINALG_SPECS, test_linalg_residuals, test_linalg_singular_error_names_batch_element, test_linalg_cholesky_not_pd_names_batch_element, test_linalg_slogdet_singular  # noqa: F401,E501
 
 B, U8, I8, I16, I32, I64 = td.bool_, td.uint8, td.int8, td.int16, td.int32, td.int64
 F16, BF16, F32, F64, C64, C128 = (td.float16, td.bfloat16, td.float32, td.float64,
@@ -1210,6 +1213,9 @@ RANDOM_OPS = ("rand", "randn", "randint", "rand_like", "randn_like", "randint_li
 for _n in RANDOM_OPS:
     SPECS[_n] = "random"
 SPECS.update(NN_SPECS)
+SPECS.update(SPECIAL_SPECS)
+SPECS.update(FFT_SPECS)
+SPECS.update(LINALG_SPECS)
 
 
 # ---- running cases ------------------------------------------------------------------------
