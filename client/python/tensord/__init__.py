@@ -93,3 +93,8 @@ def __getattr__(name):
 # ---- td.nn, td.optim, td.save/td.load (tensord/nn, tensord/optim, serialization.py) ----
 from . import nn, optim  # noqa: E402
 from .serialization import save, load  # noqa: E402
+
+# ---- torch-like op namespaces (tensord/fft.py, linalg.py, special.py) -------------------
+# Imported here so the module attributes are these namespaces, not the same-named ops that
+# connect() adds for every op of the daemon's table (it keeps names already defined).
+from . import fft, linalg, special  # noqa: E402
