@@ -721,9 +721,6 @@ static int tangents_compute(struct td_ag_session *s, bool grad_mode, const struc
     if (c->ninputs > 64 || c->noutputs > 8)
         return td_error_set(err, TD_EUNIMPL, "%s: forward-mode AD supports at most 64 inputs "
                             "and 8 outputs", c->info->name);
-    if (!d->jvp)
-        return td_error_set(err, TD_EUNIMPL, "%s: forward-mode derivative is not implemented",
-                            c->info->name);
     gb_init(&b, s, grad_mode, false);
     for (int i = 0; i < c->ninputs; i++) {
         struct td_tensor *x = c->inputs[i];
@@ -822,10 +819,6 @@ static int after_op(struct td_ag_session *s, bool grad_mode, bool fw, const stru
         return 0;
     if (c->noutputs > 8)
         return td_error_set(err, TD_EUNIMPL, "%s: autograd supports at most 8 outputs",
-                            c->info->name);
-    if (any_rg && !d->vjp)
-        return td_error_set(err, TD_EUNIMPL,
-                            "%s: the derivative is not implemented (an input requires grad)",
                             c->info->name);
     /* Outputs that are input objects themselves (a contiguous tensor's `contiguous`) get
      * their own object, so this op's autograd fields do not land on the input. */

@@ -186,9 +186,18 @@ static struct td_error init_err;
 static void init_table(void)
 {
     td_error_clear(&init_err);
-    for (int op = 0; op < TD_OP_COUNT; op++)
+    for (int op = 0; op < TD_OP_COUNT; op++) {
         if (parse_spec(op, &init_err))
             return;
+        /* A differentiable row must come with both formulas: the engine relies on it, so a
+         * missing one stops the daemon at start-up instead of failing a user's backward. */
+        const struct td_deriv *d = op_rows[op].deriv;
+        if (d && (!d->vjp || !d->jvp)) {
+            td_error_set(&init_err, TD_EINTERNAL, "ops.def: %s is differentiable (D) but its "
+                         "td_deriv lacks a %s", op_infos[op].name, d->vjp ? "JVP" : "VJP");
+            return;
+        }
+    }
 }
 
 int td_ops_init(struct td_error *err)
