@@ -1,5 +1,6 @@
 /*
- * ops_lapack.c - torch.linalg on LAPACKE: inv, solve, det, slogdet, cholesky, qr.
+ * ops_lapack.c - torch.linalg on LAPACKE: inv, solve, det, slogdet, cholesky, qr, eigh,
+ * eigvalsh, svd, svdvals (the dtype dispatch and shared helpers are in lapack.c).
  *
  * Inputs are float32/float64/complex64/complex128 tensors whose last two dims are the
  * matrices; leading dims are a batch. Each kernel first makes a contiguous (C-order) copy of
@@ -17,165 +18,14 @@
 #include <math.h>
 #include <string.h>
 
-#include "td_internal.h"
-
-/* ---- LAPACK dispatch by dtype (row-major, square or general matrices) ---- */
-
-static int lp_getrf(enum td_dtype dt, int m, int n, void *a, int lda, int *ipiv)
-{
-    switch (dt) {
-    case TD_FLOAT32:
-        return LAPACKE_sgetrf(LAPACK_ROW_MAJOR, m, n, a, lda, ipiv);
-    case TD_FLOAT64:
-        return LAPACKE_dgetrf(LAPACK_ROW_MAJOR, m, n, a, lda, ipiv);
-    case TD_COMPLEX64:
-        return LAPACKE_cgetrf(LAPACK_ROW_MAJOR, m, n, a, lda, ipiv);
-    default:
-        return LAPACKE_zgetrf(LAPACK_ROW_MAJOR, m, n, a, lda, ipiv);
-    }
-}
-
-static int lp_getri(enum td_dtype dt, int n, void *a, int lda, const int *ipiv)
-{
-    switch (dt) {
-    case TD_FLOAT32:
-        return LAPACKE_sgetri(LAPACK_ROW_MAJOR, n, a, lda, ipiv);
-    case TD_FLOAT64:
-        return LAPACKE_dgetri(LAPACK_ROW_MAJOR, n, a, lda, ipiv);
-    case TD_COMPLEX64:
-        return LAPACKE_cgetri(LAPACK_ROW_MAJOR, n, a, lda, ipiv);
-    default:
-        return LAPACKE_zgetri(LAPACK_ROW_MAJOR, n, a, lda, ipiv);
-    }
-}
-
-static int lp_getrs(enum td_dtype dt, int n, int nrhs, const void *a, int lda, const int *ipiv,
-                    void *b, int ldb)
-{
-    switch (dt) {
-    case TD_FLOAT32:
-        return LAPACKE_sgetrs(LAPACK_ROW_MAJOR, 'N', n, nrhs, a, lda, ipiv, b, ldb);
-    case TD_FLOAT64:
-        return LAPACKE_dgetrs(LAPACK_ROW_MAJOR, 'N', n, nrhs, a, lda, ipiv, b, ldb);
-    case TD_COMPLEX64:
-        return LAPACKE_cgetrs(LAPACK_ROW_MAJOR, 'N', n, nrhs, a, lda, ipiv, b, ldb);
-    default:
-        return LAPACKE_zgetrs(LAPACK_ROW_MAJOR, 'N', n, nrhs, a, lda, ipiv, b, ldb);
-    }
-}
-
-static int lp_potrf(enum td_dtype dt, char uplo, int n, void *a, int lda)
-{
-    switch (dt) {
-    case TD_FLOAT32:
-        return LAPACKE_spotrf(LAPACK_ROW_MAJOR, uplo, n, a, lda);
-    case TD_FLOAT64:
-        return LAPACKE_dpotrf(LAPACK_ROW_MAJOR, uplo, n, a, lda);
-    case TD_COMPLEX64:
-        return LAPACKE_cpotrf(LAPACK_ROW_MAJOR, uplo, n, a, lda);
-    default:
-        return LAPACKE_zpotrf(LAPACK_ROW_MAJOR, uplo, n, a, lda);
-    }
-}
-
-static int lp_geqrf(enum td_dtype dt, int m, int n, void *a, int lda, void *tau)
-{
-    switch (dt) {
-    case TD_FLOAT32:
-        return LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, m, n, a, lda, tau);
-    case TD_FLOAT64:
-        return LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, m, n, a, lda, tau);
-    case TD_COMPLEX64:
-        return LAPACKE_cgeqrf(LAPACK_ROW_MAJOR, m, n, a, lda, tau);
-    default:
-        return LAPACKE_zgeqrf(LAPACK_ROW_MAJOR, m, n, a, lda, tau);
-    }
-}
-
-static int lp_orgqr(enum td_dtype dt, int m, int n, int k, void *a, int lda, const void *tau)
-{
-    switch (dt) {
-    case TD_FLOAT32:
-        return LAPACKE_sorgqr(LAPACK_ROW_MAJOR, m, n, k, a, lda, tau);
-    case TD_FLOAT64:
-        return LAPACKE_dorgqr(LAPACK_ROW_MAJOR, m, n, k, a, lda, tau);
-    case TD_COMPLEX64:
-        return LAPACKE_cungqr(LAPACK_ROW_MAJOR, m, n, k, a, lda, tau);
-    default:
-        return LAPACKE_zungqr(LAPACK_ROW_MAJOR, m, n, k, a, lda, tau);
-    }
-}
-
-/* ---- shared helpers ---- */
-
-static bool lp_dtype_ok(enum td_dtype dt)
-{
-    return dt == TD_FLOAT32 || dt == TD_FLOAT64 || dt == TD_COMPLEX64 || dt == TD_COMPLEX128;
-}
-
-/* Checks that m is a batch of matrices (ndim >= 2) of a LAPACK dtype, square when square,
- * with dims LAPACK can index. */
-static int lp_check_mat(const char *op, const struct td_meta *m, bool square,
-                        struct td_error *err)
-{
-    char buf[256];
-    if (!lp_dtype_ok(m->dtype))
-        return td_error_set(err, TD_EINVAL, "%s: dtype %s is not supported", op,
-                            td_dtype_name(m->dtype));
-    if (m->ndim < 2)
-        return td_error_set(err, TD_EINVAL, "%s: input must have at least 2 dims, got %s", op,
-                            td__shape_str(m->shape, m->ndim, buf, sizeof buf));
-    int64_t r = m->shape[m->ndim - 2], cc = m->shape[m->ndim - 1];
-    if (square && r != cc)
-        return td_error_set(err, TD_EINVAL, "%s: matrices must be square, got %s", op,
-                            td__shape_str(m->shape, m->ndim, buf, sizeof buf));
-    if (r > INT_MAX / 2 || cc > INT_MAX / 2 || (r > 0 && cc > INT_MAX / r))
-        return td_error_set(err, TD_ELIMIT, "%s: matrix %s is too large for LAPACK", op,
-                            td__shape_str(m->shape, m->ndim, buf, sizeof buf));
-    return 0;
-}
-
-/* A new contiguous tensor of t's data broadcast to shape (dtype kept). */
-static int lp_dense(struct td_tensor *t, int ndim, const int64_t *shape,
-                    struct td_account *account, struct td_tensor **out, struct td_error *err)
-{
-    struct td_meta m;
-    td__meta_set(&m, t->dtype, ndim, shape);
-    struct td_tensor *r = NULL;
-    int rc = td_tensor_new(&m, false, account, &r, err);
-    if (rc)
-        return rc;
-    if (td_tensor_numel(r) > 0) {
-        rc = td_tensor_copy(r, t, err);
-        if (rc) {
-            td_tensor_release(r);
-            return rc;
-        }
-    }
-    *out = r;
-    return 0;
-}
-
-static int lp_nomem(const char *op, struct td_error *err)
-{
-    return td_error_set(err, TD_ENOMEM, "%s: out of memory for LAPACK scratch", op);
-}
-
-/* td_malloc of n elements of sz bytes (at least one byte). */
-static void *lp_alloc(size_t n, size_t sz)
-{
-    size_t bytes;
-    if (!td_mul_size(n ? n : 1, sz, &bytes))
-        return NULL;
-    return td_malloc(bytes);
-}
+#include "td_lapack.h"
 
 /* ---- inv ---- */
 
 int meta_inv(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
     const struct td_meta *a = &c->in_meta[0];
-    int rc = lp_check_mat("inv", a, true, err);
+    int rc = td__lp_check_mat("inv", a, true, err);
     if (rc)
         return rc;
     td__meta_set(out, a->dtype, a->ndim, a->shape);
@@ -191,16 +41,16 @@ int cpu_inv(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *
     int rc = td_tensor_copy(o, c->inputs[0], err);
     if (rc)
         return rc;
-    int *ipiv = lp_alloc((size_t)n, sizeof(int));
+    int *ipiv = td__lp_alloc((size_t)n, sizeof(int));
     if (!ipiv)
-        return lp_nomem("inv", err);
+        return td__lp_nomem("inv", err);
     size_t isz = td_dtype_size(o->dtype);
     int64_t nb = td_tensor_numel(o) / ((int64_t)n * n);
     char *p = td_tensor_data(o);
     for (int64_t bi = 0; bi < nb; bi++, p += (size_t)n * (size_t)n * isz) {
-        int info = lp_getrf(o->dtype, n, n, p, n, ipiv);
+        int info = td__lp_getrf(o->dtype, n, n, p, n, ipiv);
         if (info == 0)
-            info = lp_getri(o->dtype, n, p, n, ipiv);
+            info = td__lp_getri(o->dtype, n, p, n, ipiv);
         if (info > 0) {
             rc = td_error_set(err, TD_EINVAL, "inv: batch element %lld is singular (U[%d,%d] = 0)",
                               (long long)bi, info - 1, info - 1);
@@ -232,7 +82,7 @@ static int solve_plan(const struct td_meta *a, const struct td_meta *b, struct s
                       struct td_error *err)
 {
     char b1[256], b2[256];
-    int rc = lp_check_mat("solve", a, true, err);
+    int rc = td__lp_check_mat("solve", a, true, err);
     if (rc)
         return rc;
     if (b->dtype != a->dtype)
@@ -301,7 +151,7 @@ int cpu_solve(const struct td_op_ctx *c, struct td_tensor **out, struct td_error
     memcpy(ashape, s.bshape, sizeof(int64_t) * (size_t)s.nbd);
     ashape[s.nbd] = s.n;
     ashape[s.nbd + 1] = s.n;
-    rc = lp_dense(c->inputs[0], s.nbd + 2, ashape, c->account, &ad, err);
+    rc = td__lp_dense(c->inputs[0], s.nbd + 2, ashape, c->account, &ad, err);
     if (rc)
         return rc;
     int *ipiv = NULL;
@@ -310,18 +160,18 @@ int cpu_solve(const struct td_op_ctx *c, struct td_tensor **out, struct td_error
     rc = td_tensor_copy(o, c->inputs[1], err);
     if (rc)
         goto out;
-    ipiv = lp_alloc((size_t)s.n, sizeof(int));
+    ipiv = td__lp_alloc((size_t)s.n, sizeof(int));
     if (!ipiv) {
-        rc = lp_nomem("solve", err);
+        rc = td__lp_nomem("solve", err);
         goto out;
     }
     size_t isz = td_dtype_size(o->dtype);
     int64_t nb = td_shape_numel(s.bshape, s.nbd);
     char *pa = td_tensor_data(ad), *pb = td_tensor_data(o);
     for (int64_t bi = 0; bi < nb; bi++) {
-        int info = lp_getrf(o->dtype, s.n, s.n, pa, s.n, ipiv);
+        int info = td__lp_getrf(o->dtype, s.n, s.n, pa, s.n, ipiv);
         if (info == 0)
-            info = lp_getrs(o->dtype, s.n, s.k, pa, s.n, ipiv, pb, s.k);
+            info = td__lp_getrs(o->dtype, 'N', s.n, s.k, pa, s.n, ipiv, pb, s.k);
         if (info > 0) {
             rc = td_error_set(err, TD_EINVAL,
                               "solve: batch element %lld of A is singular (U[%d,%d] = 0)",
@@ -349,15 +199,15 @@ static int lu_logdet(const char *op, struct td_tensor *in, struct td_account *ac
                      double complex *sign, double *logabs, struct td_error *err)
 {
     struct td_tensor *lu = NULL;
-    int rc = lp_dense(in, in->ndim, in->shape, account, &lu, err);
+    int rc = td__lp_dense(in, in->ndim, in->shape, account, &lu, err);
     if (rc)
         return rc;
     int n = (int)in->shape[in->ndim - 1];
     int64_t nb = td_shape_numel(in->shape, in->ndim - 2);
-    int *ipiv = lp_alloc((size_t)n, sizeof(int));
+    int *ipiv = td__lp_alloc((size_t)n, sizeof(int));
     if (!ipiv) {
         td_tensor_release(lu);
-        return lp_nomem(op, err);
+        return td__lp_nomem(op, err);
     }
     enum td_dtype dt = in->dtype;
     size_t isz = td_dtype_size(dt);
@@ -365,7 +215,7 @@ static int lu_logdet(const char *op, struct td_tensor *in, struct td_account *ac
     for (int64_t bi = 0; bi < nb; bi++, p += (size_t)n * (size_t)n * isz) {
         double complex sg = 1;
         double la = 0;
-        int info = n > 0 ? lp_getrf(dt, n, n, p, n, ipiv) : 0;
+        int info = n > 0 ? td__lp_getrf(dt, n, n, p, n, ipiv) : 0;
         if (info < 0) {
             rc = td_error_set(err, TD_EINTERNAL, "%s: LAPACK argument %d invalid", op, -info);
             break;
@@ -399,7 +249,7 @@ static int meta_square_reduce(const char *op, const struct td_op_ctx *c, enum td
                               struct td_meta *out, struct td_error *err)
 {
     const struct td_meta *a = &c->in_meta[0];
-    int rc = lp_check_mat(op, a, true, err);
+    int rc = td__lp_check_mat(op, a, true, err);
     if (rc)
         return rc;
     td__meta_set(out, dt, a->ndim - 2, a->shape);
@@ -416,10 +266,10 @@ static int det_common(const char *op, const struct td_op_ctx *c, double complex 
 {
     const struct td_tensor *a = c->inputs[0];
     *nb = td_shape_numel(a->shape, a->ndim - 2);
-    *sg = lp_alloc((size_t)*nb, sizeof(double complex));
-    *la = lp_alloc((size_t)*nb, sizeof(double));
+    *sg = td__lp_alloc((size_t)*nb, sizeof(double complex));
+    *la = td__lp_alloc((size_t)*nb, sizeof(double));
     if (!*sg || !*la)
-        return lp_nomem(op, err);
+        return td__lp_nomem(op, err);
     return lu_logdet(op, c->inputs[0], c->account, *sg, *la, err);
 }
 
@@ -474,7 +324,7 @@ int cpu_slogdet(const struct td_op_ctx *c, struct td_tensor **out, struct td_err
 int meta_cholesky(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
     const struct td_meta *a = &c->in_meta[0];
-    int rc = lp_check_mat("cholesky", a, true, err);
+    int rc = td__lp_check_mat("cholesky", a, true, err);
     if (rc)
         return rc;
     td__meta_set(out, a->dtype, a->ndim, a->shape);
@@ -495,7 +345,7 @@ int cpu_cholesky(const struct td_op_ctx *c, struct td_tensor **out, struct td_er
     int64_t nb = td_tensor_numel(o) / ((int64_t)n * n);
     char *p = td_tensor_data(o);
     for (int64_t bi = 0; bi < nb; bi++, p += (size_t)n * (size_t)n * isz) {
-        int info = lp_potrf(o->dtype, upper ? 'U' : 'L', n, p, n);
+        int info = td__lp_potrf(o->dtype, upper ? 'U' : 'L', n, p, n);
         if (info > 0)
             return td_error_set(err, TD_EINVAL,
                                 "cholesky: batch element %lld is not positive-definite "
@@ -535,7 +385,7 @@ int meta_qr(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err
 {
     const struct td_meta *a = &c->in_meta[0];
     enum qr_mode mode;
-    int rc = lp_check_mat("qr", a, false, err);
+    int rc = td__lp_check_mat("qr", a, false, err);
     if (rc == 0)
         rc = qr_mode(c, &mode, err);
     if (rc)
@@ -572,19 +422,19 @@ int cpu_qr(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *e
     int64_t nb = td_shape_numel(a->shape, nd - 2);
     if (nb == 0)
         return 0;
-    rc = lp_dense(a, nd, a->shape, c->account, &ad, err);
+    rc = td__lp_dense(a, nd, a->shape, c->account, &ad, err);
     if (rc)
         return rc;
-    void *tau = lp_alloc((size_t)(k > 0 ? k : 1), isz);
+    void *tau = td__lp_alloc((size_t)(k > 0 ? k : 1), isz);
     if (!tau) {
-        rc = lp_nomem("qr", err);
+        rc = td__lp_nomem("qr", err);
         goto out;
     }
     char *pa = td_tensor_data(ad);
     char *pq = mode == QR_R ? NULL : td_tensor_data(out[0]);
     char *pr = td_tensor_data(out[1]);
     for (int64_t bi = 0; bi < nb; bi++) {
-        int info = (m > 0 && n > 0) ? lp_geqrf(dt, m, n, pa, n > 0 ? n : 1, tau) : 0;
+        int info = (m > 0 && n > 0) ? td__lp_geqrf(dt, m, n, pa, n > 0 ? n : 1, tau) : 0;
         if (info != 0) {
             rc = td_error_set(err, TD_EINTERNAL, "qr: geqrf failed (%d) at batch element %lld",
                               info, (long long)bi);
@@ -606,7 +456,7 @@ int cpu_qr(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *e
             for (int i = 0; i < m; i++)
                 memcpy(pq + (size_t)i * (size_t)qcols * isz, pa + (size_t)i * (size_t)n * isz,
                        (size_t)k * isz);
-            info = lp_orgqr(dt, m, qcols, k, pq, qcols, tau);
+            info = td__lp_orgqr(dt, m, qcols, k, pq, qcols, tau);
             if (info != 0) {
                 rc = td_error_set(err, TD_EINTERNAL,
                                   "qr: orgqr failed (%d) at batch element %lld", info,
@@ -625,20 +475,6 @@ out:
 
 /* ---- eigh and eigvalsh (?syevd / ?heevd) ---- */
 
-static int lp_heevd(enum td_dtype dt, char jobz, char uplo, int n, void *a, int lda, void *w)
-{
-    switch (dt) {
-    case TD_FLOAT32:
-        return LAPACKE_ssyevd(LAPACK_ROW_MAJOR, jobz, uplo, n, a, lda, w);
-    case TD_FLOAT64:
-        return LAPACKE_dsyevd(LAPACK_ROW_MAJOR, jobz, uplo, n, a, lda, w);
-    case TD_COMPLEX64:
-        return LAPACKE_cheevd(LAPACK_ROW_MAJOR, jobz, uplo, n, a, lda, w);
-    default:
-        return LAPACKE_zheevd(LAPACK_ROW_MAJOR, jobz, uplo, n, a, lda, w);
-    }
-}
-
 static int uplo_arg(const char *op, const struct td_op_ctx *c, char *uplo, struct td_error *err)
 {
     const char *s = td_arg_str(c, "UPLO");
@@ -654,7 +490,7 @@ static int meta_eig_common(const char *op, const struct td_op_ctx *c, struct td_
 {
     const struct td_meta *a = &c->in_meta[0];
     char uplo;
-    int rc = lp_check_mat(op, a, true, err);
+    int rc = td__lp_check_mat(op, a, true, err);
     if (rc == 0)
         rc = uplo_arg(op, c, &uplo, err);
     if (rc)
@@ -666,21 +502,18 @@ static int meta_eig_common(const char *op, const struct td_op_ctx *c, struct td_
 }
 
 /* Eigenvalues (ascending) into w, eigenvectors (columns) into v when v is non-NULL. */
-static int eig_run(const char *op, const struct td_op_ctx *c, struct td_tensor *w,
-                   struct td_tensor *v, struct td_error *err)
+int td__lp_eigh(const char *op, struct td_tensor *a, char uplo, struct td_account *account,
+                struct td_tensor *w, struct td_tensor *v, struct td_error *err)
 {
-    char uplo;
-    int rc = uplo_arg(op, c, &uplo, err);
-    if (rc)
-        return rc;
-    struct td_tensor *a = c->inputs[0], *ad = NULL;
+    struct td_tensor *ad = NULL;
+    int rc = 0;
     if (td_tensor_numel(a) == 0)
         return 0;
     if (v) {
         rc = td_tensor_copy(v, a, err);
         ad = td_tensor_retain(v);
     } else {
-        rc = lp_dense(a, a->ndim, a->shape, c->account, &ad, err);
+        rc = td__lp_dense(a, a->ndim, a->shape, account, &ad, err);
     }
     if (rc) {
         td_tensor_release(ad);
@@ -692,7 +525,7 @@ static int eig_run(const char *op, const struct td_op_ctx *c, struct td_tensor *
     int64_t nb = td_tensor_numel(a) / ((int64_t)n * n);
     char *pa = td_tensor_data(ad), *pw = td_tensor_data(w);
     for (int64_t bi = 0; bi < nb; bi++) {
-        int info = lp_heevd(dt, v ? 'V' : 'N', uplo, n, pa, n, pw);
+        int info = td__lp_heevd(dt, v ? 'V' : 'N', uplo, n, pa, n, pw);
         if (info > 0) {
             rc = td_error_set(err, TD_EINVAL, "%s: batch element %lld did not converge (%d)",
                               op, (long long)bi, info);
@@ -716,7 +549,9 @@ int meta_eigh(const struct td_op_ctx *c, struct td_meta *out, struct td_error *e
 
 int cpu_eigh(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
-    return eig_run("eigh", c, out[0], out[1], err);
+    char uplo;
+    int rc = uplo_arg("eigh", c, &uplo, err);
+    return rc ? rc : td__lp_eigh("eigh", c->inputs[0], uplo, c->account, out[0], out[1], err);
 }
 
 int meta_eigvalsh(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
@@ -726,46 +561,18 @@ int meta_eigvalsh(const struct td_op_ctx *c, struct td_meta *out, struct td_erro
 
 int cpu_eigvalsh(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
-    return eig_run("eigvalsh", c, out[0], NULL, err);
+    char uplo;
+    int rc = uplo_arg("eigvalsh", c, &uplo, err);
+    return rc ? rc : td__lp_eigh("eigvalsh", c->inputs[0], uplo, c->account, out[0], NULL,
+                                 err);
 }
 
 /* ---- svd and svdvals (?gesdd) ---- */
 
-/* Column-major ?gesdd with caller workspace (lwork -1: query into work[0]). rwork is used
- * for complex dtypes only. */
-static int lp_gesdd(enum td_dtype dt, char jobz, int m, int n, void *a, int lda, void *s,
-                    void *u, int ldu, void *vt, int ldvt, void *work, int lwork, void *rwork,
-                    int *iwork)
-{
-    switch (dt) {
-    case TD_FLOAT32:
-        return LAPACKE_sgesdd_work(LAPACK_COL_MAJOR, jobz, m, n, a, lda, s, u, ldu, vt, ldvt,
-                                   work, lwork, iwork);
-    case TD_FLOAT64:
-        return LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, jobz, m, n, a, lda, s, u, ldu, vt, ldvt,
-                                   work, lwork, iwork);
-    case TD_COMPLEX64:
-        return LAPACKE_cgesdd_work(LAPACK_COL_MAJOR, jobz, m, n, a, lda, s, u, ldu, vt, ldvt,
-                                   work, lwork, rwork, iwork);
-    default:
-        return LAPACKE_zgesdd_work(LAPACK_COL_MAJOR, jobz, m, n, a, lda, s, u, ldu, vt, ldvt,
-                                   work, lwork, rwork, iwork);
-    }
-}
-
-/* dst (cols x rows, C order) = transpose of src (rows x cols, C order). */
-static void lp_transpose(char *dst, const char *src, int rows, int cols, size_t isz)
-{
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++)
-            memcpy(dst + ((size_t)j * (size_t)rows + (size_t)i) * isz,
-                   src + ((size_t)i * (size_t)cols + (size_t)j) * isz, isz);
-}
-
 int meta_svd(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
     const struct td_meta *a = &c->in_meta[0];
-    int rc = lp_check_mat("svd", a, false, err);
+    int rc = td__lp_check_mat("svd", a, false, err);
     if (rc)
         return rc;
     bool full = td_arg_bool(c, "full_matrices");
@@ -783,11 +590,11 @@ int meta_svd(const struct td_op_ctx *c, struct td_meta *out, struct td_error *er
     return 0;
 }
 
-/* S into s; U and Vh into u and vh unless NULL (svdvals). */
-static int svd_run(const char *op, const struct td_op_ctx *c, struct td_tensor *u,
-                   struct td_tensor *s, struct td_tensor *vh, bool full, struct td_error *err)
+int td__lp_svd(const char *op, struct td_tensor *a, struct td_account *account,
+               struct td_tensor *u, struct td_tensor *s, struct td_tensor *vh, bool full,
+               struct td_error *err)
 {
-    struct td_tensor *a = c->inputs[0], *ad = NULL;
+    struct td_tensor *ad = NULL;
     enum td_dtype dt = a->dtype;
     int nd = a->ndim;
     int m = (int)a->shape[nd - 2], n = (int)a->shape[nd - 1], k = m < n ? m : n;
@@ -812,7 +619,7 @@ static int svd_run(const char *op, const struct td_op_ctx *c, struct td_tensor *
         }
         return 0;
     }
-    int rc = lp_dense(a, nd, a->shape, c->account, &ad, err);
+    int rc = td__lp_dense(a, nd, a->shape, account, &ad, err);
     if (rc)
         return rc;
     /* Column-major buffers and workspace of our own, each with slack: the complex ?gemv_n
@@ -825,34 +632,34 @@ static int svd_run(const char *op, const struct td_op_ctx *c, struct td_tensor *
     size_t isz = td_dtype_size(dt), ssz = td_dtype_size(s->dtype);
     char *pa = td_tensor_data(ad), *ps = td_tensor_data(s);
     char *pu = u ? td_tensor_data(u) : NULL, *pv = u ? td_tensor_data(vh) : NULL;
-    char *ac = lp_alloc((size_t)m * (size_t)n + pad, isz);
-    char *uc = lp_alloc((size_t)m * (size_t)ucols + pad, isz);
-    char *vc = lp_alloc((size_t)vrows * (size_t)n + pad, isz);
-    int *iwork = lp_alloc(8 * (size_t)k + pad, sizeof(int));
+    char *ac = td__lp_alloc((size_t)m * (size_t)n + pad, isz);
+    char *uc = td__lp_alloc((size_t)m * (size_t)ucols + pad, isz);
+    char *vc = td__lp_alloc((size_t)vrows * (size_t)n + pad, isz);
+    int *iwork = td__lp_alloc(8 * (size_t)k + pad, sizeof(int));
     size_t nrw = 5 * (size_t)k * (size_t)k + 7 * (size_t)k + 2 * (size_t)mx * (size_t)k +
                  2 * (size_t)k * (size_t)k + pad;
-    char *rwork = lp_alloc(nrw, ssz);
+    char *rwork = td__lp_alloc(nrw, ssz);
     char *work = NULL;
     double complex q = 0;
     if (!ac || !uc || !vc || !iwork || !rwork) {
-        rc = lp_nomem(op, err);
+        rc = td__lp_nomem(op, err);
         goto out;
     }
-    int info = lp_gesdd(dt, jobz, m, n, ac, m, ps, uc, m, vc, vrows, &q, -1, rwork, iwork);
+    int info = td__lp_gesdd(dt, jobz, m, n, ac, m, ps, uc, m, vc, vrows, &q, -1, rwork, iwork);
     if (info != 0) {
         rc = td_error_set(err, TD_EINTERNAL, "%s: workspace query failed (%d)", op, info);
         goto out;
     }
     /* The query wrote one element of dt; its real part is the size. */
     int lwork = (int)td__load_f64(&q, dt);
-    work = lp_alloc((size_t)lwork + pad, isz);
+    work = td__lp_alloc((size_t)lwork + pad, isz);
     if (!work) {
-        rc = lp_nomem(op, err);
+        rc = td__lp_nomem(op, err);
         goto out;
     }
     for (int64_t bi = 0; bi < nb; bi++) {
-        lp_transpose(ac, pa, m, n, isz);
-        info = lp_gesdd(dt, jobz, m, n, ac, m, ps, uc, m, vc, vrows, work, lwork, rwork, iwork);
+        td__lp_transpose(ac, pa, m, n, isz);
+        info = td__lp_gesdd(dt, jobz, m, n, ac, m, ps, uc, m, vc, vrows, work, lwork, rwork, iwork);
         if (info > 0) {
             rc = td_error_set(err, TD_EINVAL, "%s: batch element %lld did not converge (%d)",
                               op, (long long)bi, info);
@@ -866,8 +673,8 @@ static int svd_run(const char *op, const struct td_op_ctx *c, struct td_tensor *
         ps += (size_t)k * ssz;
         if (u) {
             /* uc is U column-major (m x ucols): its transpose-copy is U in C order. */
-            lp_transpose(pu, uc, ucols, m, isz);
-            lp_transpose(pv, vc, n, vrows, isz);
+            td__lp_transpose(pu, uc, ucols, m, isz);
+            td__lp_transpose(pv, vc, n, vrows, isz);
             pu += (size_t)m * (size_t)ucols * isz;
             pv += (size_t)vrows * (size_t)n * isz;
         }
@@ -885,13 +692,14 @@ out:
 
 int cpu_svd(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
-    return svd_run("svd", c, out[0], out[1], out[2], td_arg_bool(c, "full_matrices"), err);
+    return td__lp_svd("svd", c->inputs[0], c->account, out[0], out[1], out[2],
+                      td_arg_bool(c, "full_matrices"), err);
 }
 
 int meta_svdvals(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
     const struct td_meta *a = &c->in_meta[0];
-    int rc = lp_check_mat("svdvals", a, false, err);
+    int rc = td__lp_check_mat("svdvals", a, false, err);
     if (rc)
         return rc;
     int nd = a->ndim;
@@ -905,5 +713,5 @@ int meta_svdvals(const struct td_op_ctx *c, struct td_meta *out, struct td_error
 
 int cpu_svdvals(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
-    return svd_run("svdvals", c, NULL, out[0], NULL, false, err);
+    return td__lp_svd("svdvals", c->inputs[0], c->account, NULL, out[0], NULL, false, err);
 }
