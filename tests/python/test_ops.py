@@ -20,6 +20,11 @@ import tdtest_daemon
 from op_specs_nn import NN_SPECS
 from op_specs_special import SPECIAL_SPECS
 from op_specs_fft import FFT_SPECS
+from op_specs_lapack_ext import LAPACK_EXT_SPECS
+from op_specs_contract import CONTRACT_SPECS
+from op_specs_linalg_norms import NORMS_SPECS
+from op_specs_interp import INTERP_SPECS
+from op_specs_sort import SORT_SPECS
 from op_specs_linalg import LINALG_SPECS, test_linalg_residuals, test_linalg_singular_error_names_batch_element, test_linalg_cholesky_not_pd_names_batch_element, test_linalg_slogdet_singular  # noqa: F401,E501
 
 B, U8, I8, I16, I32, I64 = td.bool_, td.uint8, td.int8, td.int16, td.int32, td.int64
@@ -1216,6 +1221,11 @@ SPECS.update(NN_SPECS)
 SPECS.update(SPECIAL_SPECS)
 SPECS.update(FFT_SPECS)
 SPECS.update(LINALG_SPECS)
+SPECS.update(LAPACK_EXT_SPECS)
+SPECS.update(CONTRACT_SPECS)
+SPECS.update(NORMS_SPECS)
+SPECS.update(INTERP_SPECS)
+SPECS.update(SORT_SPECS)
 
 
 # ---- running cases ------------------------------------------------------------------------
