@@ -317,7 +317,7 @@ static int send_frame(td_client *c, uint32_t method, uint64_t call_id, size_t bo
 static int send_call(td_client *c, uint32_t method, const pb_msgdesc_t *fields,
                      const void *msg, const void *data, uint64_t data_len, uint64_t *call_id)
 {
-    size_t body_len;
+    size_t body_len = 0;
     int rc = encode_body(c, fields, msg, &body_len);
     if (rc)
         return rc;

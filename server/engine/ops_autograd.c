@@ -204,7 +204,7 @@ static int backward_counts(const struct td_op_ctx *c, int *nroots, int *ngrad, i
 
 int meta_backward(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
-    int nr, ng, ni;
+    int nr = 0, ng = 0, ni = 0;
     int rc = backward_counts(c, &nr, &ng, &ni, err);
     if (rc)
         return rc;
@@ -233,7 +233,7 @@ int meta_backward(const struct td_op_ctx *c, struct td_meta *out, struct td_erro
 
 int cpu_backward(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
-    int nr, ng, ni;
+    int nr = 0, ng = 0, ni = 0;
     int rc = need_session(c, err);
     if (!rc)
         rc = backward_counts(c, &nr, &ng, &ni, err);

@@ -684,7 +684,7 @@ static int check_attrs(const struct td_op_ctx *c, enum td_dtype cdt, struct td_e
 
 static int ew_meta(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
-    enum td_dtype cdt, odt;
+    enum td_dtype cdt = TD_FLOAT32, odt = TD_FLOAT32;
     int rc = ew_dtypes(c, &cdt, &odt, err);
     if (rc)
         return rc;

@@ -148,8 +148,8 @@ static int scatter_checks(const struct td_op_ctx *c, const struct td_meta *x,
 
 int meta_scatter(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
-    int dim;
-    enum scatter_reduce red;
+    int dim = 0;
+    enum scatter_reduce red = 0;
     int rc = scatter_checks(c, &c->in_meta[0], &c->in_meta[1], &c->in_meta[2], &dim, &red, err);
     if (rc)
         return rc;
@@ -185,8 +185,8 @@ int cpu_scatter(const struct td_op_ctx *c, struct td_tensor **out, struct td_err
     td_tensor_meta(x, &mx);
     td_tensor_meta(index, &mi);
     td_tensor_meta(src, &ms);
-    int dim;
-    enum scatter_reduce red;
+    int dim = 0;
+    enum scatter_reduce red = 0;
     int rc = scatter_checks(c, &mx, &mi, &ms, &dim, &red, err);
     if (rc)
         return rc;

@@ -384,7 +384,7 @@ static int qr_mode(const struct td_op_ctx *c, enum qr_mode *mode, struct td_erro
 int meta_qr(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
     const struct td_meta *a = &c->in_meta[0];
-    enum qr_mode mode;
+    enum qr_mode mode = 0;
     int rc = td__lp_check_mat("qr", a, false, err);
     if (rc == 0)
         rc = qr_mode(c, &mode, err);
@@ -409,7 +409,7 @@ int meta_qr(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err
 
 int cpu_qr(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
-    enum qr_mode mode;
+    enum qr_mode mode = 0;
     int rc = qr_mode(c, &mode, err);
     if (rc)
         return rc;
@@ -549,7 +549,7 @@ int meta_eigh(const struct td_op_ctx *c, struct td_meta *out, struct td_error *e
 
 int cpu_eigh(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
-    char uplo;
+    char uplo = 'L';
     int rc = uplo_arg("eigh", c, &uplo, err);
     return rc ? rc : td__lp_eigh("eigh", c->inputs[0], uplo, c->account, out[0], out[1], err);
 }
@@ -561,7 +561,7 @@ int meta_eigvalsh(const struct td_op_ctx *c, struct td_meta *out, struct td_erro
 
 int cpu_eigvalsh(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
-    char uplo;
+    char uplo = 'L';
     int rc = uplo_arg("eigvalsh", c, &uplo, err);
     return rc ? rc : td__lp_eigh("eigvalsh", c->inputs[0], uplo, c->account, out[0], NULL,
                                  err);

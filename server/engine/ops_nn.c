@@ -369,7 +369,7 @@ static int64_t win_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d)
 static int win_init(const struct td_op_ctx *c, bool kattr, int64_t H, int64_t W, struct win *g,
                     struct td_error *err)
 {
-    int64_t k[2] = {g->kh, g->kw}, s[2], p[2], d[2];
+    int64_t k[2] = {g->kh, g->kw}, s[2] = {0, 0}, p[2] = {0, 0}, d[2] = {0, 0};
     int rc = 0;
     if (kattr)
         rc = pair_attr(c, "kernel_size", 1, 1, k, err);
@@ -858,7 +858,7 @@ static int conv_bwd_input_geom(const struct td_op_ctx *c, struct win *g, int64_t
 {
     const struct td_meta *gm = &c->in_meta[0], *wm = &c->in_meta[1];
     char b1[96], b2[96];
-    int64_t G, hw[2];
+    int64_t G = 0, hw[2] = {0, 0};
     int rc = conv_bwd_common(c, &G, err);
     if (!rc)
         rc = pair_attr(c, "input_size", 1, 1, hw, err);
@@ -888,8 +888,8 @@ static int conv_bwd_input_geom(const struct td_op_ctx *c, struct win *g, int64_t
 int meta_conv2d_backward_input(const struct td_op_ctx *c, struct td_meta *out,
                                struct td_error *err)
 {
-    struct win g;
-    int64_t C;
+    struct win g = {0};
+    int64_t C = 0;
     int rc = conv_bwd_input_geom(c, &g, &C, err);
     if (rc)
         return rc;
@@ -904,7 +904,7 @@ static int conv_bwd_weight_geom(const struct td_op_ctx *c, struct win *g, struct
 {
     const struct td_meta *xm = &c->in_meta[0], *gm = &c->in_meta[1];
     char b1[96], b2[96];
-    int64_t G;
+    int64_t G = 0;
     int rc = conv_bwd_common(c, &G, err);
     if (rc)
         return rc;
@@ -982,8 +982,8 @@ int cpu_conv2d_backward_input(const struct td_op_ctx *c, struct td_tensor **out,
     const struct td_meta *gm = &c->in_meta[0], *wm = &c->in_meta[1];
     enum td_dtype dt = compute_dtype(gm->dtype);
     size_t isz = td_dtype_size(dt);
-    struct win g;
-    int64_t C;
+    struct win g = {0};
+    int64_t C = 0;
     struct td_tensor *gt = NULL, *w = NULL, *o = NULL;
     char *col = NULL, *gb = NULL;
     int rc = conv_bwd_input_geom(c, &g, &C, err);
@@ -1095,7 +1095,7 @@ int meta_im2col(const struct td_op_ctx *c, struct td_meta *out, struct td_error 
         return td_error_set(err, TD_EINVAL, "im2col: input must be 3-d or 4-d, got %s",
                             td__shape_str(x->shape, x->ndim, b1, sizeof b1));
     int nd = x->ndim;
-    struct win g;
+    struct win g = {0};
     int rc = win_init(c, true, x->shape[nd - 2], x->shape[nd - 1], &g, err);
     if (rc)
         return rc;
@@ -1142,7 +1142,7 @@ static int col2im_geom(const struct td_op_ctx *c, struct win *g, int64_t *C,
     if (x->ndim != 2 && x->ndim != 3)
         return td_error_set(err, TD_EINVAL, "col2im: input must be 2-d or 3-d, got %s",
                             td__shape_str(x->shape, x->ndim, b1, sizeof b1));
-    int64_t osz[2];
+    int64_t osz[2] = {0, 0};
     int rc = pair_attr(c, "output_size", 1, 1, osz, err);
     if (!rc)
         rc = win_init(c, true, osz[0], osz[1], g, err);
@@ -1165,8 +1165,8 @@ static int col2im_geom(const struct td_op_ctx *c, struct win *g, int64_t *C,
 int meta_col2im(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
     const struct td_meta *x = &c->in_meta[0];
-    struct win g;
-    int64_t C;
+    struct win g = {0};
+    int64_t C = 0;
     int rc = col2im_geom(c, &g, &C, err);
     if (rc)
         return rc;
@@ -1181,8 +1181,8 @@ int meta_col2im(const struct td_op_ctx *c, struct td_meta *out, struct td_error 
 int cpu_col2im(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
     const struct td_meta *xm = &c->in_meta[0];
-    struct win g;
-    int64_t C;
+    struct win g = {0};
+    int64_t C = 0;
     enum td_dtype dt = compute_dtype(xm->dtype);
     struct td_tensor *x = NULL, *o = NULL;
     int rc = col2im_geom(c, &g, &C, err);
@@ -2331,7 +2331,7 @@ static int cpu_ew(const struct td_op_ctx *c, struct td_tensor **out, int kind,
 
 int meta_gelu(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
-    int kind;
+    int kind = 0;
     int rc = gelu_kind(c, &kind, err);
     if (rc)
         return rc;
@@ -2341,7 +2341,7 @@ int meta_gelu(const struct td_op_ctx *c, struct td_meta *out, struct td_error *e
 
 int cpu_gelu(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
-    int kind;
+    int kind = 0;
     int rc = gelu_kind(c, &kind, err);
     return rc ? rc : cpu_ew(c, out, kind, err);
 }
@@ -2382,7 +2382,7 @@ int meta_nll_loss(const struct td_op_ctx *c, struct td_meta *out, struct td_erro
 {
     const struct td_meta *x = &c->in_meta[0], *t = &c->in_meta[1];
     char b1[96], b2[96];
-    int red;
+    int red = 0;
     int rc = nll_reduction(c, &red, err);
     if (rc)
         return rc;
@@ -2481,7 +2481,7 @@ out:
 int cpu_nll_loss(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
     const struct td_meta *xm = &c->in_meta[0];
-    int red;
+    int red = 0;
     struct td_tensor *x = NULL, *coef = NULL, *idx = NULL;
     int rc = nll_reduction(c, &red, err);
     if (!rc)

@@ -666,7 +666,7 @@ static int red_meta(enum red_kind k, const struct td_op_ctx *c, struct td_meta *
     const struct td_meta *m = &c->in_meta[0];
     const char *op = RK_NAMES[k];
     bool mask[TD_MAX_NDIM];
-    enum td_dtype dt;
+    enum td_dtype dt = TD_FLOAT32;
     int rc = red_mask(op, c, m->ndim, mask, err);
     if (rc)
         return rc;

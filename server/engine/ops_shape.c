@@ -304,7 +304,7 @@ static int flatten_shape(const struct td_op_ctx *c, const struct td_meta *m, int
 int meta_flatten(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
     int64_t shape[TD_MAX_NDIM];
-    int nd;
+    int nd = 0;
     int rc = flatten_shape(c, &c->in_meta[0], shape, &nd, err);
     if (rc)
         return rc;
@@ -315,7 +315,7 @@ int meta_flatten(const struct td_op_ctx *c, struct td_meta *out, struct td_error
 int cpu_flatten(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
     int64_t shape[TD_MAX_NDIM];
-    int nd;
+    int nd = 0;
     struct td_meta m;
     td_tensor_meta(c->inputs[0], &m);
     int rc = flatten_shape(c, &m, shape, &nd, err);

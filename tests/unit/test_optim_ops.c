@@ -51,7 +51,7 @@ struct sgd_cfg {
 
 static void sgd_ref(const struct sgd_cfg *c, double *p)
 {
-    double buf[N];
+    double buf[N] = {0};
     for (int s = 0; s < STEPS; s++)
         for (int i = 0; i < N; i++) {
             double g = grad_at(s, i);
