@@ -15,6 +15,9 @@
  * spent a quarter of its CPU in that scheduling). Unless the user chose a count, OpenBLAS
  * runs single-threaded and the engine cuts large products into blocks on its own threads
  * (td__gemm in engine/ops_linalg.c), which are already awake for the other kernels.
+ * LAPACK calls on one large matrix (eigh, svd of 1024x1024), which the engine cannot cut
+ * up, get the compute threads for their duration (td_lapack_set_threads), and only when the
+ * daemon chose the count itself (TD_OPENBLAS_THREADS_AUTO, set for the re-executed image).
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -51,7 +54,8 @@ void td_blas_select_kernels(char **argv)
         TD_LOG(TD_LOG_INFO, "openblas kernels", "detected=%s using=%s", core, better);
         reexec = true;
     }
-    if (!getenv("OPENBLAS_NUM_THREADS") && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0)
+    if (!getenv("OPENBLAS_NUM_THREADS") && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0 &&
+        setenv("TD_OPENBLAS_THREADS_AUTO", "1", 1) == 0)
         reexec = true;
     if (!reexec)
         return;
@@ -60,5 +64,12 @@ void td_blas_select_kernels(char **argv)
      * slower. */
     if (better)
         unsetenv("OPENBLAS_CORETYPE");
+    unsetenv("TD_OPENBLAS_THREADS_AUTO");
     TD_LOG(TD_LOG_WARN, "openblas re-exec failed", "using=%s", core ? core : "?");
+}
+
+bool td_blas_threads_auto(void)
+{
+    const char *v = getenv("TD_OPENBLAS_THREADS_AUTO");
+    return v && strcmp(v, "1") == 0;
 }

@@ -28,6 +28,8 @@ int main(int argc, char **argv)
     td_log_level_min = cfg.log_level;
     td_blas_select_kernels(argv);
     td_parallel_set_threads((int)cfg.compute_threads);
+    if (td_blas_threads_auto())
+        td_lapack_set_threads(td_parallel_threads());
     struct td_error err;
     td_error_clear(&err);
     if (td_ops_init(&err) != 0) {

@@ -228,6 +228,9 @@ extern ProtobufCAllocator td_pb_allocator;
  * when the user left it unset (blas.c). Returns only when no re-exec happened.
  * Thread: call first thing in main, before any thread starts. */
 void td_blas_select_kernels(char **argv);
+/* Returns: true when td_blas_select_kernels made OpenBLAS single-threaded itself (the user
+ * did not set OPENBLAS_NUM_THREADS), so the engine may raise it for large LAPACK calls. */
+bool td_blas_threads_auto(void);
 
 int td_server_init(struct td_server *srv, const struct td_config *cfg);
 /* Runs the loop until a signal stops the server. */

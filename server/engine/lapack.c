@@ -3,8 +3,10 @@
  * (ops_lapack.c and the other linalg files): dtype and shape checks, dense batch copies,
  * scratch allocation. Declared in td_lapack.h.
  */
+#include <cblas.h>
 #include <complex.h>
 #include <lapacke.h>
+#include <pthread.h>
 #include <limits.h>
 #include <math.h>
 #include <string.h>
@@ -205,4 +207,72 @@ void td__lp_transpose(char *dst, const char *src, int rows, int cols, size_t isz
         for (int j = 0; j < cols; j++)
             memcpy(dst + ((size_t)j * (size_t)rows + (size_t)i) * isz,
                    src + ((size_t)i * (size_t)cols + (size_t)j) * isz, isz);
+}
+
+/* ---- column-major LU without LAPACKE's layout copies ---- */
+
+int td__lp_getrf_cm(enum td_dtype dt, int n, void *a, int *ipiv)
+{
+    switch (dt) {
+    case TD_FLOAT32:
+        return LAPACKE_sgetrf_work(LAPACK_COL_MAJOR, n, n, a, n, ipiv);
+    case TD_FLOAT64:
+        return LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, n, n, a, n, ipiv);
+    case TD_COMPLEX64:
+        return LAPACKE_cgetrf_work(LAPACK_COL_MAJOR, n, n, a, n, ipiv);
+    default:
+        return LAPACKE_zgetrf_work(LAPACK_COL_MAJOR, n, n, a, n, ipiv);
+    }
+}
+
+int td__lp_getrs_cm(enum td_dtype dt, char trans, int n, int nrhs, const void *a,
+                    const int *ipiv, void *b)
+{
+    switch (dt) {
+    case TD_FLOAT32:
+        return LAPACKE_sgetrs_work(LAPACK_COL_MAJOR, trans, n, nrhs, a, n, ipiv, b, n);
+    case TD_FLOAT64:
+        return LAPACKE_dgetrs_work(LAPACK_COL_MAJOR, trans, n, nrhs, a, n, ipiv, b, n);
+    case TD_COMPLEX64:
+        return LAPACKE_cgetrs_work(LAPACK_COL_MAJOR, trans, n, nrhs, a, n, ipiv, b, n);
+    default:
+        return LAPACKE_zgetrs_work(LAPACK_COL_MAJOR, trans, n, nrhs, a, n, ipiv, b, n);
+    }
+}
+
+/* ---- OpenBLAS threads for large single factorizations ---- */
+
+static struct {
+    pthread_mutex_t mu;
+    int threads;        /* td_lapack_set_threads; <= 1: never touch OpenBLAS's setting */
+    int active;         /* calls inside a td__lp_threads_begin/end pair */
+} lp_threads = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void td_lapack_set_threads(int n)
+{
+    pthread_mutex_lock(&lp_threads.mu);
+    lp_threads.threads = n;
+    pthread_mutex_unlock(&lp_threads.mu);
+}
+
+bool td__lp_threads_begin(int64_t rows)
+{
+    if (rows < 256)
+        return false;
+    pthread_mutex_lock(&lp_threads.mu);
+    bool on = lp_threads.threads > 1;
+    if (on && lp_threads.active++ == 0)
+        openblas_set_num_threads(lp_threads.threads);
+    pthread_mutex_unlock(&lp_threads.mu);
+    return on;
+}
+
+void td__lp_threads_end(bool began)
+{
+    if (!began)
+        return;
+    pthread_mutex_lock(&lp_threads.mu);
+    if (--lp_threads.active == 0)
+        openblas_set_num_threads(1);
+    pthread_mutex_unlock(&lp_threads.mu);
 }

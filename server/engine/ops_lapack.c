@@ -138,6 +138,44 @@ int meta_solve(const struct td_op_ctx *c, struct td_meta *out, struct td_error *
     return td__check_shape("solve", s.shape, s.ndim, c->in_meta[0].dtype, err);
 }
 
+/* Per-batch work of cpu_solve, run in parallel chunks. */
+struct solve_job {
+    enum td_dtype dt;
+    int n, k;
+    char *pa, *pb;           /* dense A batch (C order) and the output holding B */
+    int *info;               /* per batch element: LAPACK info, or INT_MIN out of memory */
+};
+
+/* A C-order matrix is its transpose in column-major, so each element factors A^T with
+ * column-major ?getrf and solves (A^T)^T X = B with trans 'T' (a plain transpose for
+ * complex too). B (n x k, C order) is transposed into column-major scratch unless k = 1. */
+static void solve_chunk(int64_t begin, int64_t end, void *ctx)
+{
+    const struct solve_job *j = ctx;
+    size_t isz = td_dtype_size(j->dt), nn = (size_t)j->n * (size_t)j->n;
+    size_t nk = (size_t)j->n * (size_t)j->k;
+    int *ipiv = td__lp_alloc((size_t)j->n, sizeof(int));
+    char *bt = j->k > 1 ? td__lp_alloc(nk, isz) : NULL;
+    for (int64_t bi = begin; bi < end; bi++) {
+        if (!ipiv || (j->k > 1 && !bt)) {
+            j->info[bi] = INT_MIN;
+            continue;
+        }
+        char *pa = j->pa + (size_t)bi * nn * isz, *pb = j->pb + (size_t)bi * nk * isz;
+        int info = td__lp_getrf_cm(j->dt, j->n, pa, ipiv);
+        if (info == 0 && j->k == 1) {
+            info = td__lp_getrs_cm(j->dt, 'T', j->n, 1, pa, ipiv, pb);
+        } else if (info == 0) {
+            td__lp_transpose(bt, pb, j->n, j->k, isz);
+            info = td__lp_getrs_cm(j->dt, 'T', j->n, j->k, pa, ipiv, bt);
+            td__lp_transpose(pb, bt, j->k, j->n, isz);
+        }
+        j->info[bi] = info;
+    }
+    td_free(ipiv);
+    td_free(bt);
+}
+
 int cpu_solve(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
     struct solve_plan s;
@@ -154,39 +192,37 @@ int cpu_solve(const struct td_op_ctx *c, struct td_tensor **out, struct td_error
     rc = td__lp_dense(c->inputs[0], s.nbd + 2, ashape, c->account, &ad, err);
     if (rc)
         return rc;
-    int *ipiv = NULL;
+    int64_t nb = td_shape_numel(s.bshape, s.nbd);
+    struct solve_job j = {o->dtype, s.n, s.k, td_tensor_data(ad), td_tensor_data(o), NULL};
     /* B broadcast into the output, then solved in place. A 1-d B or vector batch is a
      * right-aligned broadcast of the output's [.., n]. */
     rc = td_tensor_copy(o, c->inputs[1], err);
     if (rc)
         goto out;
-    ipiv = td__lp_alloc((size_t)s.n, sizeof(int));
-    if (!ipiv) {
+    j.info = td__lp_alloc((size_t)nb, sizeof(int));
+    if (!j.info) {
         rc = td__lp_nomem("solve", err);
         goto out;
     }
-    size_t isz = td_dtype_size(o->dtype);
-    int64_t nb = td_shape_numel(s.bshape, s.nbd);
-    char *pa = td_tensor_data(ad), *pb = td_tensor_data(o);
-    for (int64_t bi = 0; bi < nb; bi++) {
-        int info = td__lp_getrf(o->dtype, s.n, s.n, pa, s.n, ipiv);
-        if (info == 0)
-            info = td__lp_getrs(o->dtype, 'N', s.n, s.k, pa, s.n, ipiv, pb, s.k);
-        if (info > 0) {
+    /* About 2/3 n^3 + 2 n^2 k flops per element; chunks of at least ~1 Mflop. */
+    double work = (double)s.n * s.n * (s.n + 3.0 * s.k);
+    int64_t grain = work >= 1.5e6 ? 1 : (int64_t)(1.5e6 / (work + 1.0)) + 1;
+    bool big = td__lp_threads_begin(nb == 1 ? s.n : 0);
+    td__parallel_for(nb, grain, solve_chunk, &j);
+    td__lp_threads_end(big);
+    for (int64_t bi = 0; bi < nb && !rc; bi++) {
+        int info = j.info[bi];
+        if (info == INT_MIN)
+            rc = td__lp_nomem("solve", err);
+        else if (info > 0)
             rc = td_error_set(err, TD_EINVAL,
                               "solve: batch element %lld of A is singular (U[%d,%d] = 0)",
                               (long long)bi, info - 1, info - 1);
-            goto out;
-        }
-        if (info < 0) {
+        else if (info < 0)
             rc = td_error_set(err, TD_EINTERNAL, "solve: LAPACK argument %d invalid", -info);
-            goto out;
-        }
-        pa += (size_t)s.n * (size_t)s.n * isz;
-        pb += (size_t)s.n * (size_t)s.k * isz;
     }
 out:
-    td_free(ipiv);
+    td_free(j.info);
     td_tensor_release(ad);
     return rc;
 }
@@ -524,6 +560,7 @@ int td__lp_eigh(const char *op, struct td_tensor *a, char uplo, struct td_accoun
     size_t isz = td_dtype_size(dt), wsz = td_dtype_size(w->dtype);
     int64_t nb = td_tensor_numel(a) / ((int64_t)n * n);
     char *pa = td_tensor_data(ad), *pw = td_tensor_data(w);
+    bool big = td__lp_threads_begin(n);
     for (int64_t bi = 0; bi < nb; bi++) {
         int info = td__lp_heevd(dt, v ? 'V' : 'N', uplo, n, pa, n, pw);
         if (info > 0) {
@@ -538,6 +575,7 @@ int td__lp_eigh(const char *op, struct td_tensor *a, char uplo, struct td_accoun
         pa += (size_t)n * (size_t)n * isz;
         pw += (size_t)n * wsz;
     }
+    td__lp_threads_end(big);
     td_tensor_release(ad);
     return rc;
 }
@@ -657,6 +695,7 @@ int td__lp_svd(const char *op, struct td_tensor *a, struct td_account *account,
         rc = td__lp_nomem(op, err);
         goto out;
     }
+    bool big = td__lp_threads_begin(k);
     for (int64_t bi = 0; bi < nb; bi++) {
         td__lp_transpose(ac, pa, m, n, isz);
         info = td__lp_gesdd(dt, jobz, m, n, ac, m, ps, uc, m, vc, vrows, work, lwork, rwork, iwork);
@@ -679,6 +718,7 @@ int td__lp_svd(const char *op, struct td_tensor *a, struct td_account *account,
             pv += (size_t)vrows * (size_t)n * isz;
         }
     }
+    td__lp_threads_end(big);
 out:
     td_free(ac);
     td_free(uc);

@@ -311,6 +311,13 @@ void td_philox4x32(uint64_t key, uint64_t counter_hi, uint64_t counter_lo, uint3
 void td_parallel_set_threads(int n);
 /* Returns: the thread count kernels use (the caller included), after resolving 0. */
 int td_parallel_threads(void);
+/* Lets OpenBLAS run n threads inside a LAPACK call on one large matrix (eigh, svd and the
+ * other factorizations of at least 256 rows), which the engine cannot cut into blocks
+ * itself; between such calls OpenBLAS stays single-threaded (see server/blas.c). n <= 1
+ * (the default) leaves OpenBLAS's thread count alone: the daemon passes its compute
+ * thread count only when it set OPENBLAS_NUM_THREADS=1 itself, never over a user's choice.
+ * Thread: call at start-up, before kernels run. */
+void td_lapack_set_threads(int n);
 /* Stops and joins the helper threads (the daemon calls it at exit so sanitizers see no
  * thread left). A later large kernel starts them again. Thread: safe from any thread that is
  * not itself running a kernel chunk. */

@@ -25,6 +25,18 @@ int td__lp_gesdd(enum td_dtype dt, char jobz, int m, int n, void *a, int lda, vo
                  void *u, int ldu, void *vt, int ldvt, void *work, int lwork, void *rwork,
                  int *iwork);
 
+/* Column-major square LU (?getrf_work, lda = n) and solve (?getrs_work, lda = ldb = n):
+ * no layout copies or NaN scans. A C-order matrix is its transpose in column-major. */
+int td__lp_getrf_cm(enum td_dtype dt, int n, void *a, int *ipiv);
+int td__lp_getrs_cm(enum td_dtype dt, char trans, int n, int nrhs, const void *a,
+                    const int *ipiv, void *b);
+
+/* Brackets one LAPACK call on a matrix of `rows` rows: for large ones OpenBLAS runs the
+ * threads td_lapack_set_threads allowed until the last such call in flight ends. Returns
+ * whether it changed anything; pass that to td__lp_threads_end. */
+bool td__lp_threads_begin(int64_t rows);
+void td__lp_threads_end(bool began);
+
 /* dst (cols x rows, C order) = transpose of src (rows x cols, C order). */
 void td__lp_transpose(char *dst, const char *src, int rows, int cols, size_t isz);
 /* True for the four LAPACK dtypes. */
