@@ -58,11 +58,54 @@ static inline struct td_tensor *narrow(struct td_gb *b, struct td_tensor *x, int
     return td_gb_op(b, TD_OP_narrow, 1, &x, 3, a);
 }
 
+/* The norm ops of ops_linalg_norms.c (vector_norm, matrix_norm, norm) resolved to one form,
+ * shared with their derivatives (derivatives_linalg_norms.c). Matrix ords are
+ * fro, nuc, inf, -inf, 1, -1, 2, -2. */
+enum td__mord { TD__MO_FRO, TD__MO_NUC, TD__MO_INF, TD__MO_NINF, TD__MO_1, TD__MO_N1,
+                TD__MO_2, TD__MO_N2 };
+struct td__norm_plan {
+    bool matrix;              /* a matrix norm over dims d0 (rows), d1 (columns) */
+    double p;                 /* vector ord (any real, +-inf) */
+    enum td__mord mo;         /* matrix ord */
+    int d0, d1;
+    bool red[TD_MAX_NDIM];    /* reduced input dims */
+    int nred;
+    bool keepdim;
+    enum td_dtype cdt;        /* dtype computed in (the input cast by the dtype attr) */
+    int ndim;                 /* result shape */
+    int64_t shape[TD_MAX_NDIM];
+};
+/* Resolves the attrs of vector_norm, matrix_norm or norm (c->op) for c->in_meta[0].
+ * Returns: 0 or TD_EINVAL naming the op. */
+int td__norm_plan(const struct td_op_ctx *c, struct td__norm_plan *p, struct td_error *err);
+/* Parses a matrix ord ("fro", "nuc" or a number among +-1, +-2, +-inf). Returns: 0 or -1. */
+int td__norm_mord(const char *s, enum td__mord *mo);
+
 /* unsqueeze(x, dim). */
 static inline struct td_tensor *unsqueeze(struct td_gb *b, struct td_tensor *x, int64_t dim)
 {
     struct td_attr_arg a = TD_A_INT("dim", dim);
     return td_gb_op(b, TD_OP_unsqueeze, 1, &x, 1, &a);
 }
+
+/* ---- shared by ops_contract.c and derivatives_contract.c ---- */
+
+/* einsum labels: 'A'..'Z' = 0..25, 'a'..'z' = 26..51, ellipsis dims 52..52+TD_MAX_NDIM-1
+ * (right-aligned: the last ellipsis dim of every operand is label 52 + TD_MAX_NDIM - 1). */
+#define TD__EIN_NLAB (52 + TD_MAX_NDIM)
+struct td__ein_term {
+    int n;                        /* dims */
+    int8_t lab[TD_MAX_NDIM];      /* label of each dim */
+};
+/* Parses an einsum equation for nin operands of metas in[]: terms[0..nin) (caller storage)
+ * receive each operand's labels, *outt the output's (implicit mode filled in), size[l] the
+ * broadcast size of label l (-1 when unused; size[] has TD__EIN_NLAB entries).
+ * Returns: 0 or TD_EINVAL naming einsum and what is wrong. */
+int td__einsum_parse(const char *eq, int nin, const struct td_meta *in,
+                     struct td__ein_term *terms, struct td__ein_term *outt, int64_t *size,
+                     struct td_error *err) TD_WUR;
+/* tensorsolve: perm[0..A.ndim) = A's dims with the `dims` attribute moved to the end.
+ * Returns: 0 or TD_EINVAL. */
+int td__tensorsolve_perm(const struct td_op_ctx *c, int *perm, struct td_error *err) TD_WUR;
 
 #endif

@@ -585,6 +585,13 @@ static const struct sample_attr sample_attrs[] = {
     {"adam_step", "step", S_INT, {1, 0}, 1},
     {"polygamma", "n", S_INT, {1, 0}, 1},
     {"multigammaln", "p", S_INT, {1, 0}, 1},
+    {"solve_triangular", "upper", S_INT, {1, 0}, 1},
+    {"matrix_power", "n", S_INT, {3, 0}, 1},
+    {"nonzero", "count", S_INT, {6, 0}, 1},
+    {"unique", "count", S_INT, {1, 0}, 1},
+    {NULL, "size", S_INTS, {4, 6}, 2},             /* upsample_*: [1,1,2,3] -> [1,1,4,6] */
+    {NULL, "input_size", S_INTS, {1, 1}, 2},       /* upsample_*_backward, adaptive_avg_pool */
+    {"adaptive_avg_pool", "output_size", S_INTS, {1, 1}, 2},
     {NULL, "shape", S_INTS, {2, 3}, 2},     /* creation ops, expand, broadcast_to */
     {NULL, "dims", S_INTS, {0, 0}, 1},      /* flip */
     {NULL, "shifts", S_INTS, {1, 0}, 1},    /* roll */
@@ -608,7 +615,21 @@ static const struct sample_attr sample_attrs[] = {
 static const struct sample_attr sample_extra[] = {
     {"clamp", "min", S_SCALAR_FLOAT, {0, 0}, 1},
     {"split", "split_size", S_INT, {1, 0}, 1},
+    {"tensorinv", "ind", S_INT, {1, 0}, 1},       /* [2,2]: prod(shape[:1]) = prod(shape[1:]) */
 };
+
+/* Required string attributes: (op, name, value). */
+static const char *const sample_strs[][3] = {
+    {"einsum", "equation", "ij->ji"},
+};
+
+static const char *lookup_sample_str(const char *op, const char *name)
+{
+    for (size_t i = 0; i < sizeof sample_strs / sizeof sample_strs[0]; i++)
+        if (strcmp(sample_strs[i][0], op) == 0 && strcmp(sample_strs[i][1], name) == 0)
+            return sample_strs[i][2];
+    return NULL;
+}
 
 static int add_sample_attr(td_client_graph *g, const struct sample_attr *s, const char *name,
                            const char *type)
@@ -652,6 +673,8 @@ struct sample_inputs {
     uint64_t x23[TD_CLIENT_DTYPE_COUNT];
     uint64_t x32[TD_CLIENT_DTYPE_COUNT];
     uint64_t x22[TD_CLIENT_DTYPE_COUNT];   /* [2,2] (square-matrix linalg ops) */
+    uint64_t x2[TD_CLIENT_DTYPE_COUNT];    /* [2] (outer, tensorsolve's B, Householder tau) */
+    uint64_t piv;       /* int32 [2] = {1, 2} (lu_solve's pivots) */
     uint64_t idx23;     /* int64 [2,3] of zeros */
     uint64_t idx2;      /* int64 [2] = {1, 0} */
     uint64_t mask;      /* bool [2,3] */
@@ -684,6 +707,8 @@ static void upload_samples(td_client *c, struct sample_inputs *si)
         const int64_t s22[2] = {2, 2};
         si->x22[dt] = td_client_new_id(c);
         CHECK_OK(c, td_client_put(c, si->x22[dt], dt, 2, s22, buf, 4 * isz));
+        si->x2[dt] = td_client_new_id(c);
+        CHECK_OK(c, td_client_put(c, si->x2[dt], dt, 1, s2, buf, 2 * isz));
     }
     const int64_t zeros[6] = {0, 0, 0, 0, 0, 0}, idx2[2] = {1, 0};
     const unsigned char mask[6] = {1, 0, 1, 0, 1, 0};
@@ -693,6 +718,9 @@ static void upload_samples(td_client *c, struct sample_inputs *si)
     CHECK_OK(c, td_client_put(c, si->idx23, TD_CLIENT_INT64, 2, s23, zeros, sizeof zeros));
     CHECK_OK(c, td_client_put(c, si->idx2, TD_CLIENT_INT64, 1, s2, idx2, sizeof idx2));
     CHECK_OK(c, td_client_put(c, si->mask, TD_CLIENT_BOOL, 2, s23, mask, sizeof mask));
+    const int32_t piv[2] = {1, 2};
+    si->piv = td_client_new_id(c);
+    CHECK_OK(c, td_client_put(c, si->piv, TD_CLIENT_INT32, 1, s2, piv, sizeof piv));
     const int64_t s4[4] = {1, 1, 2, 3};
     const float f4[6] = {1, 2, 3, 4, 5, 6};
     si->x4 = td_client_new_id(c);
@@ -723,14 +751,26 @@ static size_t build_sample(td_client *c, td_client_graph *g, const struct td_cli
         fail_msg("op %s needs %zu inputs; the sample table knows at most 3", op->name, nin);
     for (size_t i = 0; i < nin; i++)
         in[i] = si->x23[dt];
-    static const char *const square_ops[] = {"inv", "solve", "det", "slogdet", "cholesky",
-                                             "eigh", "eigvalsh"};
+    static const char *const square_ops[] = {
+        "inv", "solve", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "solve_triangular",
+        "inv_ex", "solve_ex", "cholesky_ex", "eig", "eigvals", "matrix_power", "matrix_exp",
+        "cond", "lu_solve", "tensorsolve", "tensorinv"};
     for (size_t q = 0; q < sizeof square_ops / sizeof square_ops[0]; q++)
         if (strcmp(op->name, square_ops[q]) == 0)
             for (size_t i = 0; i < nin; i++)
                 in[i] = si->x22[dt];
-    if (strcmp(op->name, "matmul") == 0)
+    if (strcmp(op->name, "matmul") == 0 || strcmp(op->name, "multi_dot") == 0)
         in[1] = si->x32[dt];
+    else if (strcmp(op->name, "outer") == 0)
+        in[0] = in[1] = si->x2[dt];
+    else if (strcmp(op->name, "tensorsolve") == 0)
+        in[1] = si->x2[dt];
+    else if (strcmp(op->name, "lu_solve") == 0)
+        in[1] = si->piv;
+    else if (strcmp(op->name, "householder_product") == 0) {
+        in[0] = si->x32[dt];
+        in[1] = si->x2[dt];
+    }
     else if (strcmp(op->name, "gather") == 0 || strcmp(op->name, "scatter") == 0)
         in[1] = si->idx23;
     else if (strcmp(op->name, "index_select") == 0)
@@ -749,7 +789,8 @@ static size_t build_sample(td_client *c, td_client_graph *g, const struct td_cli
          strcmp(op->name, "conv2d_backward_weight") == 0 ||
          strcmp(op->name, "max_pool2d") == 0 || strcmp(op->name, "avg_pool2d") == 0 ||
          strcmp(op->name, "avg_pool2d_backward") == 0 ||
-         strcmp(op->name, "max_pool2d_backward") == 0)) {
+         strcmp(op->name, "max_pool2d_backward") == 0 ||
+         strncmp(op->name, "upsample_", 9) == 0 || strncmp(op->name, "adaptive_avg", 12) == 0)) {
         for (size_t i = 0; i < nin; i++)
             in[i] = si->x4;
         if (strcmp(op->name, "max_pool2d_backward") == 0)
@@ -769,6 +810,11 @@ static size_t build_sample(td_client *c, td_client_graph *g, const struct td_cli
         const struct td_client_attr_schema *as = &op->attrs[a];
         if (!as->required)
             continue;
+        const char *str = lookup_sample_str(op->name, as->name);
+        if (str) {
+            CHECK_OK(c, td_client_graph_attr_str(g, as->name, str));
+            continue;
+        }
         const struct sample_attr *s = lookup_sample(op->name, as->name, as->type);
         if (!s)
             fail_msg("op %s: no sample value for required attr %s:%s", op->name, as->name,
@@ -814,7 +860,7 @@ static void test_plan_every_op(void **state)
     /* Planning created nothing: only the uploaded samples are live. */
     struct td_client_stats st;
     CHECK_OK(c, td_client_stats(c, &st));
-    assert_int_equal(st.session_tensors, 3 * TD_CLIENT_DTYPE_COUNT + 5);
+    assert_int_equal(st.session_tensors, 4 * TD_CLIENT_DTYPE_COUNT + 6);
     td_client_graph_free(g);
     td_client_ops_free(ops);
     td_client_close(c);

@@ -58,7 +58,7 @@ from .ops import (op, tensor, asarray, from_numpy, zeros, ones, empty, full, sca
                   arange, linspace, eye, rand, randn, randint, zeros_like, ones_like,
                   empty_like, full_like, rand_like, randn_like, randint_like, reshape, view,
                   permute, expand, split, gather, scatter, index_select, cast, clip, flip,
-                  numel)
+                  numel, einsum, diagonal, nonzero, unique)
 
 from .autograd.grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from . import autograd
@@ -98,3 +98,6 @@ from .serialization import save, load  # noqa: E402
 # Imported here so the module attributes are these namespaces, not the same-named ops that
 # connect() adds for every op of the daemon's table (it keeps names already defined).
 from . import fft, linalg, special  # noqa: E402
+
+# ---- the Python Array API namespace (tensord/array_api; docs/ARRAY_API.md) ---------------
+from . import array_api  # noqa: E402

@@ -310,3 +310,45 @@ def clip(x, min=None, max=None):
 
 def numel(x):
     return x.numel()
+
+
+# ---- torch signatures over ops whose wire form differs ----------------------------------
+def einsum(equation, *operands):
+    """torch.einsum(equation, *operands); operands may also be given as one list."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    return op("einsum", *operands, equation=equation)
+
+
+def diagonal(x, offset=0, dim1=0, dim2=1):
+    """torch.diagonal: the offset diagonal of dims dim1 and dim2, appended as the last dim
+    (the op's own defaults are torch.linalg.diagonal's, -2 and -1)."""
+    return op("diagonal", x, offset=offset, dim1=dim1, dim2=dim2)
+
+
+def nonzero(x, *, as_tuple=False):
+    """torch.nonzero: [count, ndim] int64 coordinates of the non-zero elements in row-major
+    order (a tuple of ndim 1-d tensors with as_tuple). The size depends on the data, so this
+    waits for count_nonzero(x) (as torch does on a GPU) before queueing the op."""
+    cnt = int(op("count_nonzero", x).item())
+    idx = op("nonzero", x, count=cnt)
+    if not as_tuple:
+        return idx
+    return tuple(op("select", idx, dim=1, index=i) for i in range(idx.shape[1]))
+
+
+def unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """torch.unique of the flattened input: sorted distinct values (each NaN distinct), and
+    with return_inverse the index of each element's value (x's shape), with return_counts
+    the count of each value. Waits for unique_count(x) first (the size depends on the
+    data). dim is not supported."""
+    if dim is not None:
+        raise NotImplementedError("unique: dim is not supported; unique flattens its input")
+    cnt = int(op("unique_count", x).item())
+    values, _, inverse, counts = op("unique", x, count=cnt)
+    out = (values,)
+    if return_inverse:
+        out += (inverse,)
+    if return_counts:
+        out += (counts,)
+    return out[0] if len(out) == 1 else out

@@ -127,10 +127,15 @@ class Tensor:
             n *= s
         return n
 
-    def size(self, dim=None):
-        if dim is None:
-            return self.shape
-        return self.shape[dim]
+    @property
+    def size(self):
+        """The number of elements (the Array API's ``x.size``), also callable the torch way:
+        ``x.size()`` is the shape, ``x.size(d)`` one dimension."""
+        shape = self.shape
+        n = 1
+        for s in shape:
+            n *= s
+        return _Size(n, shape)
 
     def stride(self, dim=None):
         """Strides in elements, as the daemon reported them (C order for uploads)."""
@@ -750,6 +755,84 @@ class Tensor:
 
     def numpy_dtype(self):
         return self.dtype.numpy_dtype
+
+    # ---- Python Array API (tensord.array_api; see docs/ARRAY_API.md) -----------------------
+    def __array_namespace__(self, /, *, api_version=None):
+        """Returns: the tensord.array_api module (api_version None or 2021.12..2024.12)."""
+        if api_version not in (None, "2021.12", "2022.12", "2023.12", "2024.12"):
+            raise ValueError("tensord.array_api does not implement Array API version %r"
+                             % (api_version,))
+        from . import array_api
+        return array_api
+
+    def to_device(self, device, /, *, stream=None):
+        """Returns: self for the daemon's 'cpu' device; other devices raise ValueError."""
+        if stream is not None:
+            raise ValueError("to_device: stream is not supported on the cpu device")
+        d = device if isinstance(device, str) else str(device)
+        if d not in ("cpu", "cpu:0"):
+            raise ValueError("to_device: unsupported device %r" % (device,))
+        return self
+
+    def __dlpack_device__(self):
+        """Returns: (kDLCPU, 0): DLPack export hands over a host copy of the values."""
+        return (1, 0)
+
+    def __dlpack__(self, /, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """Exports the values as a DLPack capsule. The data lives in the daemon, so this is
+        always a fresh host copy: copy=False raises BufferError."""
+        if copy is False:
+            raise BufferError("__dlpack__: a tensord array lives in the daemon; it can only "
+                              "be exported as a copy (copy=False is impossible)")
+        if stream is not None and stream != -1:
+            raise BufferError("__dlpack__: stream must be None for the cpu device")
+        if dl_device is not None and tuple(dl_device) != (1, 0):
+            raise BufferError("__dlpack__: cannot export to device %r" % (dl_device,))
+        a = self.numpy()
+        if not a.flags.writeable:
+            a = a.copy()
+        if max_version is None:
+            return a.__dlpack__()
+        return a.__dlpack__(max_version=max_version)
+
+    def __imod__(self, o):
+        return self._augmented(o, "remainder")
+
+    def __ifloordiv__(self, o):
+        return self._augmented(o, "floor_divide")
+
+    def __ipow__(self, o):
+        return self._augmented(o, "pow")
+
+    def __imatmul__(self, o):
+        return self._augmented(o, "matmul")
+
+    def __iand__(self, o):
+        return self._augmented(o, "bitwise_and")
+
+    def __ior__(self, o):
+        return self._augmented(o, "bitwise_or")
+
+    def __ixor__(self, o):
+        return self._augmented(o, "bitwise_xor")
+
+    def __ilshift__(self, o):
+        return self._augmented(o, "bitwise_left_shift")
+
+    def __irshift__(self, o):
+        return self._augmented(o, "bitwise_right_shift")
+
+
+class _Size(int):
+    """Tensor.size: the element count as an int that, called, gives the shape (torch)."""
+
+    def __new__(cls, n, shape):
+        self = super().__new__(cls, n)
+        self._shape_for_call = shape
+        return self
+
+    def __call__(self, dim=None):
+        return self._shape_for_call if dim is None else self._shape_for_call[dim]
 
 
 class GradFn:

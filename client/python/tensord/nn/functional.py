@@ -5,6 +5,7 @@ asynchronous execution); nothing here downloads data. Argument names and default
 PyTorch. Options PyTorch has and tensord does not (max_norm of embedding, padding modes
 other than zeros) raise NotImplementedError instead of being ignored.
 """
+import math
 import numbers
 
 from ..ops import op as _op
@@ -14,6 +15,8 @@ __all__ = [
     "linear", "conv2d", "max_pool2d", "avg_pool2d", "relu", "gelu", "tanh", "sigmoid",
     "softmax", "log_softmax", "dropout", "embedding", "layer_norm", "flatten", "mse_loss",
     "l1_loss", "nll_loss", "cross_entropy", "binary_cross_entropy_with_logits",
+    "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d", "adaptive_avg_pool3d",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -314,3 +317,144 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
+
+
+# ---- interpolation (server/engine/ops_interp.c) ----------------------------------------
+def _adaptive_size(input, output_size, n, name):
+    if isinstance(output_size, numbers.Integral) and not isinstance(output_size, bool):
+        sizes = [int(output_size)] * n
+    else:
+        sizes = list(output_size)
+        if len(sizes) != n:
+            raise ValueError("%s: output_size must have %d elements, got %r"
+                             % (name, n, output_size))
+    if any(s is None for s in sizes):
+        shape = input.shape
+        sizes = [shape[len(shape) - n + i] if s is None else s for i, s in enumerate(sizes)]
+    return [int(s) for s in sizes]
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Adaptive average pooling over the last dim of [N, C, L] or [C, L]."""
+    return _op("adaptive_avg_pool", input,
+               output_size=_adaptive_size(input, output_size, 1, "adaptive_avg_pool1d"))
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Adaptive average pooling over the last two dims (None keeps that dim's size)."""
+    return _op("adaptive_avg_pool", input,
+               output_size=_adaptive_size(input, output_size, 2, "adaptive_avg_pool2d"))
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Adaptive average pooling over the last three dims (None keeps that dim's size)."""
+    return _op("adaptive_avg_pool", input,
+               output_size=_adaptive_size(input, output_size, 3, "adaptive_avg_pool3d"))
+
+
+_INTERP_OPS = {("nearest", 3): "n", ("nearest", 4): "n", ("nearest", 5): "n",
+               ("nearest-exact", 3): "x", ("nearest-exact", 4): "x", ("nearest-exact", 5): "x",
+               ("area", 3): "a", ("area", 4): "a", ("area", 5): "a",
+               ("linear", 3): "l", ("bilinear", 4): "l", ("trilinear", 5): "l",
+               ("bicubic", 4): "c"}
+_INTERP_RANK = {"linear": 3, "bilinear": 4, "trilinear": 5}
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """torch.nn.functional.interpolate: resizes [N, C, *spatial] (1 to 3 spatial dims).
+
+    Same arguments, checks and index rules as PyTorch: with scale_factor the output size is
+    floor(in * scale_factor) and the kernel uses 1 / scale_factor as its scale (unless
+    recompute_scale_factor is True, then in / out); mode 'area' is adaptive average pooling;
+    antialias (bilinear, bicubic on 4-d input) is Pillow's filter widened when downsampling.
+    """
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating "
+                             "modes: linear | bilinear | bicubic | trilinear")
+    elif align_corners is None:
+        align_corners = False
+    nd = input.dim()
+    dim = nd - 2
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is not None:
+        scale_factors = None
+        if isinstance(size, (list, tuple)):
+            if len(size) != dim:
+                raise ValueError(
+                    "Input and output must have the same number of spatial dimensions, but "
+                    "got input with spatial dimensions of %s and output size of %s. Please "
+                    "provide input tensor in (N, C, d1, d2, ...,dK) format and output size in "
+                    "(o1, o2, ...,oK) format." % (list(input.shape[2:]), size))
+            if not all(isinstance(s, numbers.Integral) for s in size):
+                raise TypeError("expected size to be one of int or Tuple[int] or Tuple[int, "
+                                "int] or Tuple[int, int, int], but got size with types %s"
+                                % ([type(s) for s in size],))
+            output_size = [int(s) for s in size]
+        else:
+            output_size = [int(size)] * dim
+    elif scale_factor is not None:
+        output_size = None
+        if isinstance(scale_factor, (list, tuple)):
+            if len(scale_factor) != dim:
+                raise ValueError(
+                    "Input and scale_factor must have the same number of spatial dimensions, "
+                    "but got input with spatial dimensions of %s and scale_factor of shape %s."
+                    " Please provide input tensor in (N, C, d1, d2, ...,dK) format and "
+                    "scale_factor in (s1, s2, ...,sK) format."
+                    % (list(input.shape[2:]), scale_factor))
+            scale_factors = [float(s) for s in scale_factor]
+        else:
+            scale_factors = [float(scale_factor)] * dim
+    else:
+        raise ValueError("either size or scale_factor should be defined")
+    if recompute_scale_factor is not None and recompute_scale_factor and size is not None:
+        raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+    if mode == "area" and output_size is None:
+        recompute_scale_factor = True
+    if scale_factors is not None:
+        shape = input.shape
+        output_size = [math.floor(float(shape[i + 2]) * scale_factors[i]) for i in range(dim)]
+        if recompute_scale_factor is not None and recompute_scale_factor:
+            scale_factors = None
+    if antialias and not (mode in ("bilinear", "bicubic") and nd == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear and bicubic modes and "
+                         "requires a 4-D tensor as input")
+    kind = _INTERP_OPS.get((mode, nd))
+    if kind is None:
+        want = _INTERP_RANK.get(mode)
+        if want is not None and nd in (3, 4, 5):
+            raise NotImplementedError("Got %dD input, but %s mode needs %dD input"
+                                      % (nd, mode, want))
+        raise NotImplementedError(
+            "Input Error: Only 3D, 4D and 5D input Tensors supported (got %dD) for the modes: "
+            "nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact "
+            "(got %s)" % (nd, mode))
+    if kind == "a":
+        return _op("adaptive_avg_pool", input, output_size=output_size)
+    attrs = {"size": output_size}
+    if scale_factors is not None:
+        for i, s in enumerate(scale_factors):
+            attrs["scale_%d" % i] = s
+    if kind in ("n", "x"):
+        return _op("upsample_nearest", input, exact=kind == "x", **attrs)
+    name = "upsample_linear" if kind == "l" else "upsample_bicubic"
+    return _op(name, input, align_corners=bool(align_corners), antialias=bool(antialias),
+               **attrs)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated alias of interpolate (as in PyTorch)."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """Deprecated: interpolate(..., mode='nearest')."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """Deprecated: interpolate(..., mode='bilinear', align_corners=True)."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
