@@ -416,7 +416,32 @@ static void jvp_zero(struct td_gb *b, struct td_jvp *j)
     (void)j;
 }
 
-const struct td_deriv td_deriv_sign = {0, 0, vjp_zero, jvp_zero};
+/* sign: zero almost everywhere for real x. For complex z, s = z / |z| and d|z| =
+ * Re(conj(s) dz) give ds = (dz - Re(dz conj(s)) s) / |z|: that is the JVP for dz = u, and
+ * the VJP, the gradient dL/dx + i dL/dy of Re(conj(g) s), is the same map of g (PyTorch's
+ * sgn_backward); both are 0 at z = 0, where sign is 0 around no neighbourhood. */
+static struct td_tensor *d_csign(struct td_gb *b, struct td_tensor *z, struct td_tensor *w)
+{
+    struct td_tensor *r = U(abs, z), *s = sgn(b, z);
+    struct td_tensor *d = DIV(SUB(w, MUL(U(real, MUL(w, CONJ(s))), s)), nonzero_or_one(b, r));
+    return where3(b, td_gb_binary(b, TD_OP_eq, r, SC(0)), SC(0), d);
+}
+
+static void vjp_sign(struct td_gb *b, struct td_vjp *v)
+{
+    if (v->needs[0] && td_dtype_is_complex(v->c->in_meta[0].dtype))
+        v->grad_in[0] = d_csign(b, IN(0), v->grad[0]);
+    else
+        vjp_zero(b, v);
+}
+
+static void jvp_sign(struct td_gb *b, struct td_jvp *j)
+{
+    if (j->tangent_in[0] && td_dtype_is_complex(j->primal_in[0]->dtype))
+        j->tangent_out[0] = d_csign(b, j->primal_in[0], j->tangent_in[0]);
+}
+
+const struct td_deriv td_deriv_sign = {0x1, 0, vjp_sign, jvp_sign};
 const struct td_deriv td_deriv_floor = {0, 0, vjp_zero, jvp_zero};
 const struct td_deriv td_deriv_ceil = {0, 0, vjp_zero, jvp_zero};
 const struct td_deriv td_deriv_round = {0, 0, vjp_zero, jvp_zero};

@@ -127,6 +127,23 @@ F1(f_abs, fabs(a))
 C1(c_abs, CMPLX(cabs(a), 0))
 I1(i_sign, (a > 0) - (a < 0))
 F1(f_sign, isnan(a) ? a : (double)((a > 0) - (a < 0)))
+
+/* NumPy 2's np.sign of a complex number: z / |z|, 0 for 0; NaN + NaN i when |z| is NaN;
+ * for an infinite |z| the direction of the infinite part (NaN + NaN i when both are). */
+static double complex c_sign(double complex a, struct ew_ctx *x)
+{
+    (void)x;
+    double re = creal(a), im = cimag(a), r = hypot(re, im);
+    if (isnan(r) || (isinf(re) && isinf(im)))
+        return CMPLX(NAN, NAN);
+    if (isinf(re))
+        return CMPLX(re > 0 ? 1.0 : -1.0, 0.0);
+    if (isinf(im))
+        return CMPLX(0.0, im > 0 ? 1.0 : -1.0);
+    if (r == 0)
+        return CMPLX(0.0, 0.0);
+    return CMPLX(re / r, im / r);
+}
 I1(i_id, a)
 F1(f_id, a)
 F1(f_exp, exp(a))
@@ -488,7 +505,7 @@ static const struct ew_fns *fns_for(enum td_op op)
     switch (op) {
     case TD_OP_neg: U(i_neg, f_neg, c_neg);
     case TD_OP_abs: U(i_abs, f_abs, c_abs);
-    case TD_OP_sign: U(i_sign, f_sign, NULL);
+    case TD_OP_sign: U(i_sign, f_sign, c_sign);
     case TD_OP_exp: U(NULL, f_exp, c_exp);
     case TD_OP_expm1: U(NULL, f_expm1, c_expm1);
     case TD_OP_log: U(NULL, f_log, c_log);

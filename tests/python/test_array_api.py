@@ -551,6 +551,14 @@ def test_getitem_rules():
     m1 = a % 3 == 0
     np.testing.assert_array_equal(t[xp.asarray(m1)].numpy(), a[m1])
     np.testing.assert_array_equal(t[xp.asarray([2, 0])].numpy(), a[[2, 0]])
+    # Several integer arrays broadcast together (2024.12); adjacent ones keep their place.
+    i, j = np.array([[0], [2]]), np.array([1, -4, 3])
+    for k in [(i, j), (slice(None), i, j), (i, j, slice(1, 3)), (Ellipsis, i + 1, j),
+              (i, slice(None), j)]:
+        xk = tuple(xp.asarray(q) if isinstance(q, np.ndarray) else q for q in k)
+        np.testing.assert_array_equal(t[xk].numpy(), a[k], err_msg=repr(k))
+    with pytest.raises(IndexError):
+        t[xp.asarray([0, 3]), xp.asarray([0, 0])]
     z = xp.asarray(5.0)
     assert z[()].shape == () and float(z[()]) == 5.0 and z[...].shape == ()
     with pytest.raises(IndexError):
@@ -576,6 +584,9 @@ def test_setitem_rules():
     m = a > 2
     t[xp.asarray(m)] = 0.5
     a[m] = 0.5
+    np.testing.assert_array_equal(t.numpy(), a)
+    t[xp.asarray([0, 2]), xp.asarray([-1, 1])] = xp.asarray([8.0, 9.0])
+    a[[0, 2], [-1, 1]] = [8.0, 9.0]
     np.testing.assert_array_equal(t.numpy(), a)
 
 

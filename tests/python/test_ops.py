@@ -247,6 +247,28 @@ def with_specials(x, d):
     return x
 
 
+def sign_specials(x, d):
+    """Zeros, NaN and infinite parts for sign (NumPy 2's complex rules)."""
+    if d.kind in "fc" and x.size >= 7:
+        flat = x.reshape(-1)
+        sp = [0, np.nan, np.inf, -np.inf, -0.0]
+        if d.kind == "c":
+            sp = [0, complex(np.nan, 1), complex(np.inf, 2), complex(-np.inf, np.inf),
+                  complex(np.nan, -np.inf), complex(1, -np.inf), complex(-0.0, 0)]
+        flat[:len(sp)] = np.array(sp).astype(flat.dtype)
+    return x
+
+
+def sign_cases(rng, d, variant):
+    """sign on random values, plus (basic variant) a case with sign_specials."""
+    def ref(x, d, a):
+        return np.sign(x) if d is not B else x
+    res = unary_cases(ref)(rng, d, variant)
+    if variant == "basic":
+        res += unary_cases(ref, special=sign_specials)(rng, d, variant)
+    return res
+
+
 def clamp_attrs(d):
     if is_int(d):
         return [{"min": -2, "max": 3}, {"min": 1}, {"max": 2}]
@@ -1108,7 +1130,7 @@ SPECS.update({
     "neg": unary_cases(lambda x, d, a: wrap_int(-x, d)),
     "abs": unary_cases(lambda x, d, a: np.abs(x) if d is not B else x,
                        out=lambda d, a: to_real(d)),
-    "sign": unary_cases(lambda x, d, a: np.sign(x) if d is not B else x),
+    "sign": sign_cases,
     "relu": unary_cases(lambda x, d, a: np.maximum(x, 0)),
     "floor": unary_cases(lambda x, d, a: np.floor(x) if d.kind == "f" else x),
     "ceil": unary_cases(lambda x, d, a: np.ceil(x) if d.kind == "f" else x),

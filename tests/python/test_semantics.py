@@ -717,8 +717,9 @@ def test_complex_comparisons():
     a, b = T([1 + 1j, 1 + 0j], np.complex128), T([1 + 1j, 1 + 1j], np.complex128)
     check(op("eq", a, b), td.bool_, (2,), [True, False])
     check(op("ne", a, b), td.bool_, (2,), [False, True])
-    # Ordering is undefined for complex numbers: torch rejects lt/le/gt/ge, maximum, sign.
+    # Ordering is undefined for complex numbers: torch rejects lt/le/gt/ge, maximum.
     for name in ("lt", "le", "gt", "ge", "maximum", "minimum"):
         fails(lambda: op(name, a, b), "not supported")
-    fails(lambda: op("sign", a), "not supported")
+    # sign of a complex number is z / |z| (torch.sgn, Array API 2024.12, NumPy 2).
+    check(op("sign", a), td.complex128, (2,), [0.7071067811865475 + 0.7071067811865475j, 1])
     fails(lambda: op("clamp", a, min=0.0), "not supported")

@@ -435,21 +435,22 @@ class Tensor:
 
     def __setitem__(self, key, value):
         """x[key] = value for basic keys (ints, slices, None, Ellipsis: written through a
-        view) and for one boolean mask (a where over the whole tensor)."""
+        view), for one boolean mask (a where over the whole tensor) and for keys with
+        integer arrays (NumPy's rules, a scatter written back through a view; see
+        _setitem_arrays)."""
         keys = key if isinstance(key, tuple) else (key,)
         if any(isinstance(k, (Tensor, np.ndarray, list)) for k in keys):
-            if len(keys) != 1:
-                raise IndexError("tensord: assignment supports basic indices or one boolean "
-                                 "mask")
             k = keys[0]
             if isinstance(k, Tensor):
                 is_mask = k.dtype is _dt.bool_
             else:
                 k = np.asarray(k)
                 is_mask = k.dtype == np.bool_
-            if not is_mask:
-                raise IndexError("tensord: assignment through integer index arrays is not "
-                                 "supported; use scatter")
+            if len(keys) != 1 or not is_mask:
+                expanded, _ = _expand_key(self, key)
+                self._check_inplace()
+                _setitem_arrays(self, expanded, value)
+                return
             self._check_inplace()
             out = self._client.run_op("where", (k, value, self), {})[0]
             self._inplace(out, checked=True)
@@ -882,25 +883,21 @@ def _attr(**kw):
     return a
 
 
-def _getitem(t, key):
-    """Indexing like NumPy: ints (select), slices with steps (slice), None (unsqueeze),
-    Ellipsis, and one integer or boolean array/tensor index (index_select, after the
-    index is normalised locally). Everything runs as one Run request. Keys of slices and
-    None only never wait for t's meta; the others do (bounds checks, normalisation)."""
-    from .client import Graph
+def _expand_key(t, key):
+    """Normalises an indexing key: arrays and tensors become ("mask", bool ndarray) or
+    ("index", int64 ndarray), Python integers ("int", i), and Ellipsis the full slices it
+    stands for. Returns: (expanded key, whether t's shape was needed). Reads tensor indices
+    (a sync)."""
     if not isinstance(key, tuple):
         key = (key,)
-    adv = [k for k in key if isinstance(k, (Tensor, np.ndarray, list))]
-    if len(adv) > 1:
-        raise IndexError("tensord: only one array or tensor index per subscript")
     norm = []
     for k in key:
         if isinstance(k, (Tensor, np.ndarray, list)):
             a = k.numpy() if isinstance(k, Tensor) else np.asarray(k)
-            if a.dtype == np.bool_ or (a.size == 0 and isinstance(k, list)):
-                a = a.astype(np.bool_) if a.dtype != np.bool_ else a
+            if a.dtype == np.bool_:
                 norm.append(("mask", a))
-            elif a.dtype.kind in "iu":
+            elif a.dtype.kind in "iu" or (a.size == 0 and isinstance(k, list)):
+                # An empty list is an integer index (NumPy's float64 empty array is intp).
                 norm.append(("index", a.astype(np.int64)))
             else:
                 raise IndexError("tensors used as indices must be integer or bool")
@@ -931,9 +928,24 @@ def _getitem(t, key):
             expanded.extend([slice(None)] * (t.ndim - consumed))
         else:
             expanded.append(k)
+    return expanded, need_shape
+
+
+def _getitem(t, key):
+    """Indexing like NumPy: ints (select), slices with steps (slice), None (unsqueeze),
+    Ellipsis, and one integer or boolean array/tensor index (index_select, after the
+    index is normalised locally). Everything runs as one Run request. Keys of slices and
+    None only never wait for t's meta; the others do (bounds checks, normalisation).
+    Several advanced indices (integer arrays, with integers and masks among them) follow
+    NumPy's rules through _getitem_arrays."""
+    from .client import Graph
+    expanded, need_shape = _expand_key(t, key)
+    kinds = [k[0] for k in expanded if isinstance(k, tuple)]
+    if len(kinds) - kinds.count("int") >= 1 and len(kinds) >= 2:
+        return _getitem_arrays(t, expanded)
     c = t._client
     g = Graph(c)
-    cur = t._id
+    cur = g.input(t)   # registers t's requires_grad, so the result keeps its history
     shape = list(t.shape) if need_shape else None
     dim = 0
     nodes = 0
@@ -1012,6 +1024,122 @@ def _getitem(t, key):
         else:
             step("reshape", [_attr(shape=[])])
     return g.run()[-1]
+
+
+def _adv_plan(shape, expanded):
+    """Splits a key with several advanced indices (integer arrays; integers, which count as
+    0-d arrays; boolean masks, which count as their nonzero() arrays) into NumPy's steps.
+    `expanded` is the normalised key without Ellipsis (see _getitem), `shape` t's shape.
+    Returns: (basic, mid_shape, pos, flat, adjacent): basic is the key with a full slice in
+    place of each advanced index (slices and None only); mid_shape the shape after it; pos
+    the dims of mid_shape the advanced indices address, in order; flat the int64 row-major
+    index over those dims of the broadcast index arrays (its shape is the broadcast shape);
+    adjacent whether the dims are consecutive (the result dims then replace them, else they
+    go first). Negative indices are wrapped; out-of-range ones raise IndexError."""
+    basic, mid, pos, arrays, sizes = [], [], [], [], []
+    d = 0
+    for k in expanded:
+        if k is None:
+            basic.append(None)
+            mid.append(1)
+            continue
+        if isinstance(k, slice):
+            basic.append(k)
+            mid.append(len(range(*k.indices(shape[d]))))
+            d += 1
+            continue
+        kind, a = k
+        if kind == "mask":
+            if a.ndim == 0:
+                raise IndexError("tensord: a 0-d boolean index cannot be combined with "
+                                 "integer array indices")
+            if tuple(shape[d:d + a.ndim]) != a.shape:
+                raise IndexError("boolean index of shape %s does not match the indexed dims "
+                                 "%s" % (a.shape, tuple(shape[d:d + a.ndim])))
+            parts = [p.astype(np.int64) for p in np.nonzero(a)]
+        else:
+            parts = [np.asarray(a, dtype=np.int64)]
+        for p in parts:
+            n = shape[d]
+            bad = p[(p < -n) | (p >= n)]
+            if bad.size:
+                raise IndexError("index %d is out of bounds for dimension %d with size %d"
+                                 % (int(bad.reshape(-1)[0]), d, n))
+            arrays.append(np.where(p < 0, p + n, p))
+            sizes.append(n)
+            pos.append(len(mid))
+            basic.append(slice(None))
+            mid.append(n)
+            d += 1
+    mid += list(shape[d:])
+    try:
+        arrays = np.broadcast_arrays(*arrays)
+    except ValueError:
+        raise IndexError("shape mismatch: indexing arrays could not be broadcast together "
+                         "with shapes %s" % " ".join(str(a.shape) for a in arrays)) from None
+    flat = np.zeros(arrays[0].shape, dtype=np.int64)
+    for a, n in zip(arrays, sizes):
+        flat = flat * n + a
+    adjacent = pos == list(range(pos[0], pos[0] + len(pos)))
+    return basic, mid, pos, flat, adjacent
+
+
+def _adv_front(t, mid, pos, adjacent):
+    """The basically indexed tensor t (shape mid) with the advanced dims pos merged into one
+    dim, at pos[0] when adjacent, else first. Returns: (tensor, merged dim, rest shape
+    before the merged dim, rest shape after it)."""
+    c = t._client
+    if not adjacent:
+        rest = [i for i in range(len(mid)) if i not in pos]
+        t = c.run_op("permute", (t,), {"dims": list(pos) + rest})[0]
+        mid = [mid[i] for i in pos] + [mid[i] for i in rest]
+        pos = list(range(len(pos)))
+    p0, p1 = pos[0], pos[-1] + 1
+    merged = 1
+    for n in mid[p0:p1]:
+        merged *= n
+    t = c.run_op("reshape", (t,), {"shape": mid[:p0] + [merged] + mid[p1:]})[0]
+    return t, p0, mid[:p0], mid[p1:]
+
+
+def _getitem_arrays(t, expanded):
+    """t[key] for keys with several advanced indices (see _adv_plan), with NumPy's result:
+    the basic part of the key as a view, the indexed dims merged into one (moved first
+    unless adjacent), one index_select with the flat index, and a reshape to the broadcast
+    index shape. Waits for t's shape and reads tensor indices (a sync)."""
+    basic, mid, pos, flat, adjacent = _adv_plan(list(t.shape), expanded)
+    c = t._client
+    v = _getitem(t, tuple(basic))
+    v, dim, before, after = _adv_front(v, mid, pos, adjacent)
+    v = c.run_op("index_select", (v, flat.reshape(-1)), {"dim": dim})[0]
+    return c.run_op("reshape", (v,), {"shape": before + list(flat.shape) + after})[0]
+
+
+def _setitem_arrays(t, expanded, value):
+    """t[key] = value for keys with integer arrays (see _adv_plan): value, broadcast to
+    t[key]'s shape and cast to t's dtype, is scattered into the indexed dims merged into one
+    (as in _getitem_arrays) and the result is copied back through the view of the basic part
+    of the key. A position indexed more than once receives one of its values."""
+    basic, mid, pos, flat, adjacent = _adv_plan(list(t.shape), expanded)
+    c = t._client
+    v = _getitem(t, tuple(basic))
+    m, dim, before, after = _adv_front(v, mid, pos, adjacent)
+    src_shape = before + [int(flat.size)] + after
+    val = c.run_op("broadcast_to", (value,), {"shape": before + list(flat.shape) + after})[0]
+    val = c.run_op("cast", (val,), {"dtype": t.dtype})[0]
+    val = c.run_op("reshape", (val,), {"shape": src_shape})[0]
+    idx = flat.reshape([1] * len(before) + [flat.size] + [1] * len(after))
+    idx = c.run_op("expand", (idx,), {"shape": src_shape})[0]
+    m = c.run_op("scatter", (m, idx, val), {"dim": dim})[0]
+    if adjacent:
+        w = c.run_op("reshape", (m,), {"shape": mid})[0]
+    else:
+        rest = [i for i in range(len(mid)) if i not in pos]
+        order = list(pos) + rest
+        w = c.run_op("reshape", (m,), {"shape": [mid[i] for i in order]})[0]
+        inverse = [order.index(i) for i in range(len(mid))]
+        w = c.run_op("permute", (w,), {"dims": inverse})[0]
+    c.run_op("copy_", (v, w), {}, noutputs=0)
 
 
 # Keep _wire referenced for type checkers of the public error classes.
