@@ -1376,7 +1376,7 @@ int meta_tensorsolve(const struct td_op_ctx *c, struct td_meta *out, struct td_e
 int cpu_tensorsolve(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
     int perm[TD_MAX_NDIM];
-    int64_t n64;
+    int64_t n64 = 0;
     struct td_meta om;
     struct td_tensor *o = out[0], *pa = NULL, *am = NULL, *x = NULL;
     int *ipiv = NULL;
@@ -1464,13 +1464,13 @@ static int ti_plan(const struct td_op_ctx *c, int64_t *nsys, struct td_meta *out
 
 int meta_tensorinv(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
-    int64_t n;
+    int64_t n = 0;
     return ti_plan(c, &n, out, err);
 }
 
 int cpu_tensorinv(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
-    int64_t n;
+    int64_t n = 0;
     struct td_meta om;
     struct td_tensor *o = out[0], *v = NULL;
     int rc = ti_plan(c, &n, &om, err);
