@@ -164,20 +164,6 @@ void *td__lp_alloc(size_t n, size_t sz)
     return td_malloc(bytes);
 }
 
-int td__lp_heevd(enum td_dtype dt, char jobz, char uplo, int n, void *a, int lda, void *w)
-{
-    switch (dt) {
-    case TD_FLOAT32:
-        return LAPACKE_ssyevd(LAPACK_ROW_MAJOR, jobz, uplo, n, a, lda, w);
-    case TD_FLOAT64:
-        return LAPACKE_dsyevd(LAPACK_ROW_MAJOR, jobz, uplo, n, a, lda, w);
-    case TD_COMPLEX64:
-        return LAPACKE_cheevd(LAPACK_ROW_MAJOR, jobz, uplo, n, a, lda, w);
-    default:
-        return LAPACKE_zheevd(LAPACK_ROW_MAJOR, jobz, uplo, n, a, lda, w);
-    }
-}
-
 /* Column-major ?gesdd with caller workspace (lwork -1: query into work[0]). rwork is used
  * for complex dtypes only. */
 int td__lp_gesdd(enum td_dtype dt, char jobz, int m, int n, void *a, int lda, void *s,
@@ -275,4 +261,23 @@ void td__lp_threads_end(bool began)
     if (--lp_threads.active == 0)
         openblas_set_num_threads(1);
     pthread_mutex_unlock(&lp_threads.mu);
+}
+
+int td__lp_heevd_cm(enum td_dtype dt, char jobz, char uplo, int n, void *a, void *w,
+                    void *work, int lwork, void *rwork, int lrwork, int *iwork, int liwork)
+{
+    switch (dt) {
+    case TD_FLOAT32:
+        return LAPACKE_ssyevd_work(LAPACK_COL_MAJOR, jobz, uplo, n, a, n, w, work, lwork,
+                                   iwork, liwork);
+    case TD_FLOAT64:
+        return LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, jobz, uplo, n, a, n, w, work, lwork,
+                                   iwork, liwork);
+    case TD_COMPLEX64:
+        return LAPACKE_cheevd_work(LAPACK_COL_MAJOR, jobz, uplo, n, a, n, w, work, lwork,
+                                   rwork, lrwork, iwork, liwork);
+    default:
+        return LAPACKE_zheevd_work(LAPACK_COL_MAJOR, jobz, uplo, n, a, n, w, work, lwork,
+                                   rwork, lrwork, iwork, liwork);
+    }
 }

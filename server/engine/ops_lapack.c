@@ -538,6 +538,11 @@ static int meta_eig_common(const char *op, const struct td_op_ctx *c, struct td_
 }
 
 /* Eigenvalues (ascending) into w, eigenvectors (columns) into v when v is non-NULL. */
+/* A C-order matrix is its transpose in column-major: for a Hermitian A that is conj(A),
+ * whose lower triangle is A's upper one. So each element runs column-major ?heevd on the
+ * buffer with the other triangle (no LAPACKE layout copies or NaN scans, one workspace for
+ * the batch): the eigenvalues are A's, the eigenvectors conj(V) as columns, i.e. V^H in C
+ * order, which one conjugate transpose turns into V. */
 int td__lp_eigh(const char *op, struct td_tensor *a, char uplo, struct td_account *account,
                 struct td_tensor *w, struct td_tensor *v, struct td_error *err)
 {
@@ -556,13 +561,38 @@ int td__lp_eigh(const char *op, struct td_tensor *a, char uplo, struct td_accoun
         return rc;
     }
     enum td_dtype dt = a->dtype;
+    bool cplx = td_dtype_is_complex(dt);
     int n = (int)a->shape[a->ndim - 1];
     size_t isz = td_dtype_size(dt), wsz = td_dtype_size(w->dtype);
+    size_t nn = (size_t)n * (size_t)n;
     int64_t nb = td_tensor_numel(a) / ((int64_t)n * n);
     char *pa = td_tensor_data(ad), *pw = td_tensor_data(w);
+    char jobz = v ? 'V' : 'N', cuplo = uplo == 'L' ? 'U' : 'L';
+    char *work = NULL, *rwork = NULL, *tmp = NULL;
+    int *iwork = NULL;
+    double complex qw = 0;
+    double qr = 0;
+    int qi = 0;
+    int info = td__lp_heevd_cm(dt, jobz, cuplo, n, pa, pw, &qw, -1, &qr, -1, &qi, -1);
+    if (info != 0) {
+        rc = td_error_set(err, TD_EINTERNAL, "%s: workspace query failed (%d)", op, info);
+        goto out;
+    }
+    /* The queries wrote one element of dt, of its real type and an int. */
+    int lwork = (int)td__load_f64(&qw, dt);
+    int lrwork = cplx ? (int)td__load_f64(&qr, w->dtype) : 0, liwork = qi;
+    work = td__lp_alloc((size_t)lwork, isz);
+    rwork = cplx ? td__lp_alloc((size_t)lrwork, wsz) : NULL;
+    iwork = td__lp_alloc((size_t)liwork, sizeof(int));
+    tmp = v ? td__lp_alloc(nn, isz) : NULL;
+    if (!work || (cplx && !rwork) || !iwork || (v && !tmp)) {
+        rc = td__lp_nomem(op, err);
+        goto out;
+    }
     bool big = td__lp_threads_begin(n);
     for (int64_t bi = 0; bi < nb; bi++) {
-        int info = td__lp_heevd(dt, v ? 'V' : 'N', uplo, n, pa, n, pw);
+        info = td__lp_heevd_cm(dt, jobz, cuplo, n, pa, pw, work, lwork, rwork, lrwork, iwork,
+                               liwork);
         if (info > 0) {
             rc = td_error_set(err, TD_EINVAL, "%s: batch element %lld did not converge (%d)",
                               op, (long long)bi, info);
@@ -572,10 +602,25 @@ int td__lp_eigh(const char *op, struct td_tensor *a, char uplo, struct td_accoun
             rc = td_error_set(err, TD_EINTERNAL, "%s: LAPACK argument %d invalid", op, -info);
             break;
         }
-        pa += (size_t)n * (size_t)n * isz;
+        if (v) {
+            td__lp_transpose(tmp, pa, n, n, isz);
+            memcpy(pa, tmp, nn * isz);
+            if (dt == TD_COMPLEX64)
+                for (size_t i = 0; i < nn; i++)
+                    ((float *)pa)[2 * i + 1] = -((float *)pa)[2 * i + 1];
+            else if (dt == TD_COMPLEX128)
+                for (size_t i = 0; i < nn; i++)
+                    ((double *)pa)[2 * i + 1] = -((double *)pa)[2 * i + 1];
+        }
+        pa += nn * isz;
         pw += (size_t)n * wsz;
     }
     td__lp_threads_end(big);
+out:
+    td_free(work);
+    td_free(rwork);
+    td_free(iwork);
+    td_free(tmp);
     td_tensor_release(ad);
     return rc;
 }

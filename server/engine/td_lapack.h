@@ -17,8 +17,10 @@ int td__lp_potrf(enum td_dtype dt, char uplo, int n, void *a, int lda);
 int td__lp_geqrf(enum td_dtype dt, int m, int n, void *a, int lda, void *tau);
 /* ?orgqr / ?ungqr. */
 int td__lp_orgqr(enum td_dtype dt, int m, int n, int k, void *a, int lda, const void *tau);
-/* ?syevd / ?heevd: w is real. */
-int td__lp_heevd(enum td_dtype dt, char jobz, char uplo, int n, void *a, int lda, void *w);
+/* Column-major ?syevd_work / ?heevd_work (lda = n) with caller workspace; lwork, lrwork
+ * and liwork -1 query into work[0], rwork[0] (complex only) and iwork[0]. */
+int td__lp_heevd_cm(enum td_dtype dt, char jobz, char uplo, int n, void *a, void *w,
+                    void *work, int lwork, void *rwork, int lrwork, int *iwork, int liwork);
 /* Column-major ?gesdd with caller workspace (lwork -1: query into work[0]); rwork is used
  * for complex dtypes only. */
 int td__lp_gesdd(enum td_dtype dt, char jobz, int m, int n, void *a, int lda, void *s,
