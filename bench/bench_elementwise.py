@@ -13,22 +13,11 @@ daemon is faster). Each result is checked against NumPy once.
 """
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 
 import tensord as td
-
-
-def median_time(fn, reps):
-    fn()                               # warm-up (thread pools, page faults, storage cache)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from bench_common import daemon_median, median_time
 
 
 def bench_daemon(threads, a_np, b_np, reps):
@@ -46,15 +35,8 @@ def bench_daemon(threads, a_np, b_np, reps):
                     lambda: np.sum(a_np.astype(np.float64)).astype(np.float32)),
         }
         for name, (remote, ref) in cases.items():
-            c.free(remote())           # warm-up
-            samples = []
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                out = remote()         # sent without waiting for the reply ...
-                c.sync()               # ... which this waits for
-                samples.append(time.perf_counter() - t0)
-                c.free(out)
-            times[name] = statistics.median(samples)
+            # remote() sends without waiting for the reply; daemon_median's sync waits for it.
+            times[name] = daemon_median(c, lambda: [remote()], reps)
             out = remote()
             got = out.numpy()
             c.free(out)

@@ -13,22 +13,11 @@ the daemon's result against NumPy's once (max error relative to the largest magn
 """
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 
 import tensord as td
-
-
-def median_time(fn, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from bench_common import daemon_median, median_time
 
 
 def bench_daemon(threads, x_np, reps):
@@ -36,20 +25,13 @@ def bench_daemon(threads, x_np, reps):
     with td.connect(daemon_args=args, set_default=False) as c:
         x = td.tensor(x_np, client=c)
         c.sync()
-        c.free(c.run_op("fft", [x])[0])      # warm-up
-        samples = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            out = c.run_op("fft", [x])[0]
-            c.sync()
-            samples.append(time.perf_counter() - t0)
-            c.free(out)
+        t = daemon_median(c, lambda: c.run_op("fft", [x]), reps)
         out = c.run_op("fft", [x])[0]
         got = out.numpy()
         c.free(out, x)
     want = np.fft.fft(x_np.astype(np.complex128))
     err = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
-    return statistics.median(samples), err
+    return t, err
 
 
 def main():

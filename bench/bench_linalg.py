@@ -13,43 +13,20 @@ and the daemon's U S Vh against A).
 """
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 
 import tensord as td
-
-
-def median_time(fn, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from bench_common import daemon_median, median_time
 
 
 def daemon_time(c, name, inputs, reps, **attrs):
     """Median seconds of one Run of op `name`, and its outputs as NumPy arrays (last run)."""
-    def once(keep=False):
-        outs = c.run_op(name, inputs, **attrs)
-        c.sync()
-        if keep:
-            return outs
-        c.free(*outs)
-        return None
-    once()
-    samples = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        once()
-        samples.append(time.perf_counter() - t0)
-    outs = once(keep=True)
+    t = daemon_median(c, lambda: c.run_op(name, inputs, **attrs), reps)
+    outs = c.run_op(name, inputs, **attrs)
     arrays = [o.numpy() for o in outs]
     c.free(*outs)
-    return statistics.median(samples), arrays
+    return t, arrays
 
 
 def main():

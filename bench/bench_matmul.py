@@ -10,22 +10,12 @@ daemon/numpy; the result is checked against NumPy once per dtype.
 """
 import argparse
 import os
-import statistics
 import time
 
 import numpy as np
 
 import tensord as td
-
-
-def median_time(fn, reps):
-    fn()                               # warm-up (thread pools, page faults)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from bench_common import median_time
 
 
 def main():

@@ -22,25 +22,6 @@
 
 #include "td_derivatives.h"
 
-#define OUT(k) td_gb_saved_output(b, (k))
-#define MUL(x, y) td_gb_binary(b, TD_OP_mul, (x), (y))
-#define ADD(x, y) td_gb_binary(b, TD_OP_add, (x), (y))
-#define SUB(x, y) td_gb_binary(b, TD_OP_sub, (x), (y))
-#define MM(x, y) td_gb_binary(b, TD_OP_matmul, (x), (y))
-#define NEG(x) td_gb_unary(b, TD_OP_neg, (x))
-#define CONJ(x) td_gb_conj(b, (x))
-
-/* x^T over the last two dims. */
-static struct td_tensor *mT(struct td_gb *b, struct td_tensor *x)
-{
-    struct td_attr_arg a[2] = {TD_A_INT("dim0", -1), TD_A_INT("dim1", -2)};
-    return td_gb_op(b, TD_OP_transpose, 1, &x, 2, a);
-}
-
-static struct td_tensor *mH(struct td_gb *b, struct td_tensor *x)
-{
-    return CONJ(mT(b, x));
-}
 
 static struct td_tensor *einsum_gb(struct td_gb *b, const char *eq, int n,
                                    struct td_tensor *const *in)

@@ -11,8 +11,7 @@
  */
 #include <string.h>
 
-#include "td_autograd.h"
-#include "td_internal.h"
+#include "td_derivatives.h"
 
 /* Runs op on x with the attributes of the recorded op c, except `drop`, plus the ints
  * attribute `add` = the last n dims of c's input, where n is the length of `drop`. */
@@ -51,17 +50,7 @@ static void vjp_adjoint(struct td_gb *b, struct td_vjp *v, enum td_op op, const 
 /* Linear ops: the tangent goes through the op itself, with the recorded attributes. */
 static void jvp_self(struct td_gb *b, struct td_jvp *j)
 {
-    struct td_attr_arg a[TD_MAX_ATTRS];
-    int na = 0;
-    const struct td_op_ctx *c = j->c;
-    for (int k = 0; k < c->info->nattrs; k++) {
-        if (!c->attrs[k].present)
-            continue;
-        a[na].name = c->info->attrs[k].name;
-        a[na].value = c->attrs[k];
-        na++;
-    }
-    j->tangent_out[0] = td_gb_op(b, c->op, 1, &j->tangent_in[0], na, a);
+    j->tangent_out[0] = same_op(b, j->c, 1, j->tangent_in);
 }
 
 #define DEF_PAIR(fwd, size_name)                                                              \

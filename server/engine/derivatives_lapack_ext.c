@@ -13,34 +13,10 @@
  * first output is the same function of the inputs, and the info output is an integer.
  */
 #include "td_derivatives.h"
+#include "td_lapack.h"
 
-#define OUT(k) td_gb_saved_output(b, (k))
-#define ADD(x, y) td_gb_binary(b, TD_OP_add, (x), (y))
-#define SUB(x, y) td_gb_binary(b, TD_OP_sub, (x), (y))
-#define MUL(x, y) td_gb_binary(b, TD_OP_mul, (x), (y))
-#define DIV(x, y) td_gb_binary(b, TD_OP_div, (x), (y))
-#define MM(x, y) td_gb_binary(b, TD_OP_matmul, (x), (y))
-#define NEG(x) td_gb_unary(b, TD_OP_neg, (x))
-#define CONJ(x) td_gb_conj(b, (x))
 #define TRIL(x, k) tri(b, TD_OP_tril, (x), (k))
 #define TRIU(x, k) tri(b, TD_OP_triu, (x), (k))
-
-static struct td_tensor *mT(struct td_gb *b, struct td_tensor *x)
-{
-    struct td_attr_arg a[2] = {TD_A_INT("dim0", -1), TD_A_INT("dim1", -2)};
-    return td_gb_op(b, TD_OP_transpose, 1, &x, 2, a);
-}
-
-static struct td_tensor *mH(struct td_gb *b, struct td_tensor *x)
-{
-    return CONJ(mT(b, x));
-}
-
-static struct td_tensor *tri(struct td_gb *b, enum td_op op, struct td_tensor *x, int64_t k)
-{
-    struct td_attr_arg a = TD_A_INT("diagonal", k);
-    return td_gb_op(b, op, 1, &x, 1, &a);
-}
 
 /* solve_triangular(a, x, upper, left, unitriangular). */
 static struct td_tensor *stri(struct td_gb *b, struct td_tensor *a, struct td_tensor *x,
@@ -63,14 +39,6 @@ static struct td_tensor *eye(struct td_gb *b, int64_t n, int64_t m, enum td_dtyp
 {
     struct td_attr_arg a[3] = {TD_A_INT("n", n), TD_A_DTYPE("dtype", dt), TD_A_INT("m", m)};
     return td_gb_op(b, TD_OP_eye, 0, NULL, m < 0 ? 2 : 3, a);
-}
-
-static struct td_tensor *cat2(struct td_gb *b, struct td_tensor *x, struct td_tensor *y,
-                              int64_t dim)
-{
-    struct td_tensor *in[2] = {x, y};
-    struct td_attr_arg a = TD_A_INT("dim", dim);
-    return td_gb_op(b, TD_OP_cat, 2, in, 1, &a);
 }
 
 static struct td_tensor *squeeze_last(struct td_gb *b, struct td_tensor *x)
@@ -539,28 +507,6 @@ const struct td_deriv td_deriv_eigvals = {0x1, 0, vjp_eigvals, jvp_eigvals};
  * singular_values (gelsd/gelss): gA = U diag(gS) Vh, dS = Re diag(U^H dA Vh^H), U and Vh
  * from svd. ---- */
 
-static bool lsq_vec(const struct td_meta *a, const struct td_meta *bm)
-{
-    if (bm->ndim == 1)
-        return true;
-    if (bm->ndim != a->ndim - 1)
-        return false;
-    for (int i = 0; i < bm->ndim; i++)
-        if (bm->shape[i] != a->shape[i])
-            return false;
-    return true;
-}
-
-static void svd_thin(struct td_gb *b, struct td_tensor *A, struct td_tensor **u,
-                     struct td_tensor **vh)
-{
-    struct td_tensor *o[3] = {NULL, NULL, NULL};
-    struct td_attr_arg a = TD_A_BOOL("full_matrices", false);
-    (void)td_gb_opn(b, TD_OP_svd, 1, &A, 1, &a, 3, o);
-    *u = o[0];
-    *vh = o[2];
-}
-
 static int64_t numel_of(const struct td_meta *m)
 {
     return td_shape_numel(m->shape, m->ndim);
@@ -569,7 +515,7 @@ static int64_t numel_of(const struct td_meta *m)
 static void vjp_lstsq(struct td_gb *b, struct td_vjp *v)
 {
     const struct td_meta *am = &v->c->in_meta[0], *bm = &v->c->in_meta[1];
-    bool vec = lsq_vec(am, bm);
+    bool vec = td__lp_b_is_vec(am, bm);
     int64_t m = dim_of(am, -2), n = dim_of(am, -1);
     struct td_tensor *A = IN(0), *B = IN(1), *X = OUT(0), *g = v->grad[0];
     if (vec) {
@@ -596,9 +542,9 @@ static void vjp_lstsq(struct td_gb *b, struct td_vjp *v)
         gb = SUB(gb, eg);
     }
     if (numel_of(&v->out_meta[3]) > 0) {
-        struct td_tensor *u = NULL, *vh = NULL;
-        svd_thin(b, A, &u, &vh);
-        ga = ADD(ga, MM(MUL(u, unsqueeze(b, v->grad[3], -2)), vh));
+        struct td_tensor *usv[3] = {NULL, NULL, NULL};
+        svd_thin(b, A, usv);
+        ga = ADD(ga, MM(MUL(usv[0], unsqueeze(b, v->grad[3], -2)), usv[2]));
     }
     if (v->needs[0])
         v->grad_in[0] = ga;
@@ -609,7 +555,7 @@ static void vjp_lstsq(struct td_gb *b, struct td_vjp *v)
 static void jvp_lstsq(struct td_gb *b, struct td_jvp *j)
 {
     const struct td_meta *am = &j->c->in_meta[0], *bm = &j->c->in_meta[1];
-    bool vec = lsq_vec(am, bm);
+    bool vec = td__lp_b_is_vec(am, bm);
     int64_t m = dim_of(am, -2), n = dim_of(am, -1);
     struct td_tensor *A = j->primal_in[0], *B = j->primal_in[1], *X = j->primal_out[0];
     struct td_tensor *da = j->tangent_in[0], *db = j->tangent_in[1];
@@ -644,10 +590,10 @@ static void jvp_lstsq(struct td_gb *b, struct td_jvp *j)
         j->tangent_out[1] = td_gb_scale(b, td_gb_unary(b, TD_OP_real, s), 2.0);
     }
     if (j->primal_out[3] && td_tensor_numel(j->primal_out[3]) > 0) {
-        struct td_tensor *u = NULL, *vh = NULL;
-        svd_thin(b, A, &u, &vh);
+        struct td_tensor *usv[3] = {NULL, NULL, NULL};
+        svd_thin(b, A, usv);
         int64_t k = m < n ? m : n;
-        struct td_tensor *p = MM(MM(mH(b, u), da), mH(b, vh));
+        struct td_tensor *p = MM(MM(mH(b, usv[0]), da), mH(b, usv[2]));
         j->tangent_out[3] = td_gb_unary(b, TD_OP_real, diag_of(b, p, k));
     }
 }

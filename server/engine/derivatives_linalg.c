@@ -16,26 +16,8 @@
 #include <string.h>
 
 #include "td_derivatives.h"
+#include "td_lapack.h"
 
-#define OUT(k) td_gb_saved_output(b, (k))
-#define MUL(x, y) td_gb_binary(b, TD_OP_mul, (x), (y))
-#define SUB(x, y) td_gb_binary(b, TD_OP_sub, (x), (y))
-#define MM(x, y) td_gb_binary(b, TD_OP_matmul, (x), (y))
-#define NEG(x) td_gb_unary(b, TD_OP_neg, (x))
-#define CONJ(x) td_gb_conj(b, (x))
-
-/* x^T over the last two dims. */
-static struct td_tensor *mT(struct td_gb *b, struct td_tensor *x)
-{
-    struct td_attr_arg a[2] = {TD_A_INT("dim0", -1), TD_A_INT("dim1", -2)};
-    return td_gb_op(b, TD_OP_transpose, 1, &x, 2, a);
-}
-
-/* x^H over the last two dims. */
-static struct td_tensor *mH(struct td_gb *b, struct td_tensor *x)
-{
-    return CONJ(mT(b, x));
-}
 
 /* ---- inv: Y = A^-1; dY = -Y dA Y; gA = -Y^H g Y^H ---- */
 
@@ -59,21 +41,9 @@ const struct td_deriv td_deriv_inv = {0, 0x1, vjp_inv, jvp_inv};
 
 /* ---- solve: X = A^-1 B; gB = A^-H g; gA = -gB X^H (vectors: outer products) ---- */
 
-static bool solve_is_vec(const struct td_meta *a, const struct td_meta *bm)
-{
-    if (bm->ndim == 1)
-        return true;
-    if (bm->ndim != a->ndim - 1)
-        return false;
-    for (int i = 0; i < bm->ndim; i++)
-        if (bm->shape[i] != a->shape[i])
-            return false;
-    return true;
-}
-
 static void vjp_solve(struct td_gb *b, struct td_vjp *v)
 {
-    bool vec = solve_is_vec(&v->c->in_meta[0], &v->c->in_meta[1]);
+    bool vec = td__lp_b_is_vec(&v->c->in_meta[0], &v->c->in_meta[1]);
     struct td_tensor *A = IN(0), *g = v->grad[0];
     struct td_tensor *in[2] = {mH(b, A), g};
     struct td_tensor *gb = td_gb_op(b, TD_OP_solve, 2, in, 0, NULL);
@@ -94,7 +64,7 @@ static void vjp_solve(struct td_gb *b, struct td_vjp *v)
 
 static void jvp_solve(struct td_gb *b, struct td_jvp *j)
 {
-    bool vec = solve_is_vec(&j->c->in_meta[0], &j->c->in_meta[1]);
+    bool vec = td__lp_b_is_vec(&j->c->in_meta[0], &j->c->in_meta[1]);
     struct td_tensor *x = td_gb_grad_mode(b) ? td_gb_op(b, TD_OP_solve, 2, j->primal_in, 0, NULL)
                                              : j->primal_out[0];
     /* dX = A^-1 (dB - dA X) */
@@ -116,19 +86,6 @@ const struct td_deriv td_deriv_solve = {0x1, 0x1, vjp_solve, jvp_solve};
 
 /* ---- small builders ---- */
 
-#define ADD(x, y) td_gb_binary(b, TD_OP_add, (x), (y))
-
-static struct td_tensor *tri(struct td_gb *b, enum td_op op, struct td_tensor *x, int64_t k)
-{
-    struct td_attr_arg a = TD_A_INT("diagonal", k);
-    return td_gb_op(b, op, 1, &x, 1, &a);
-}
-
-/* The diagonal part of x as a matrix (zeros elsewhere). */
-static struct td_tensor *diag_part(struct td_gb *b, struct td_tensor *x)
-{
-    return tri(b, TD_OP_triu, tri(b, TD_OP_tril, x, 0), 0);
-}
 
 /* x * i for a real or complex x (a complex result). */
 static struct td_tensor *times_i(struct td_gb *b, struct td_tensor *x)
@@ -234,7 +191,6 @@ const struct td_deriv td_deriv_cholesky = {0, 0x1, vjp_cholesky, jvp_cholesky};
 
 /* ---- helpers of the factorization formulas ---- */
 
-#define DIV(x, y) td_gb_binary(b, TD_OP_div, (x), (y))
 #define REAL(x) td_gb_unary(b, TD_OP_real, (x))
 #define IMAG(x) td_gb_unary(b, TD_OP_imag, (x))
 
@@ -631,13 +587,6 @@ static struct td_tensor *svd_e(struct td_gb *b, struct td_tensor *s)
     struct td_tensor *s2 = MUL(s, s);
     return ADD(SUB(unsqueeze(b, s2, -2), unsqueeze(b, s2, -1)),
                eye(b, s->shape[s->ndim - 1], s->dtype));
-}
-
-/* svd(x, full_matrices=false) into out[0..2]. */
-static void svd_thin(struct td_gb *b, struct td_tensor *x, struct td_tensor **out)
-{
-    struct td_attr_arg a = TD_A_BOOL("full_matrices", false);
-    (void)td_gb_opn(b, TD_OP_svd, 1, &x, 1, &a, 3, out);
 }
 
 static void vjp_svd(struct td_gb *b, struct td_vjp *v)

@@ -16,35 +16,11 @@
 
 #include "td_derivatives.h"
 
-#define MUL(x, y) td_gb_binary(b, TD_OP_mul, (x), (y))
-#define DIV(x, y) td_gb_binary(b, TD_OP_div, (x), (y))
-#define ADD(x, y) td_gb_binary(b, TD_OP_add, (x), (y))
-#define SUB(x, y) td_gb_binary(b, TD_OP_sub, (x), (y))
-#define MM(x, y) td_gb_binary(b, TD_OP_matmul, (x), (y))
-#define NEG(x) td_gb_unary(b, TD_OP_neg, (x))
 #define ABS(x) td_gb_unary(b, TD_OP_abs, (x))
 #define REAL(x) td_gb_unary(b, TD_OP_real, (x))
-#define CONJ(x) td_gb_conj(b, (x))
 #define SCAL(v) td_gb_scalar(b, (v))
 
 static const char *const MORD_NAME[] = {"fro", "nuc", "inf", "-inf", "1", "-1", "2", "-2"};
-
-static struct td_tensor *mT(struct td_gb *b, struct td_tensor *x)
-{
-    struct td_attr_arg a[2] = {TD_A_INT("dim0", -1), TD_A_INT("dim1", -2)};
-    return td_gb_op(b, TD_OP_transpose, 1, &x, 2, a);
-}
-
-static struct td_tensor *mH(struct td_gb *b, struct td_tensor *x)
-{
-    return CONJ(mT(b, x));
-}
-
-static struct td_tensor *tri(struct td_gb *b, enum td_op op, struct td_tensor *x, int64_t k)
-{
-    struct td_attr_arg a = TD_A_INT("diagonal", k);
-    return td_gb_op(b, op, 1, &x, 1, &a);
-}
 
 static struct td_tensor *eq_zero(struct td_gb *b, struct td_tensor *x)
 {
@@ -119,25 +95,11 @@ static void last_two(int nd, int d0, int d1, int64_t *perm, int64_t *inv)
         inv[perm[i]] = i;
 }
 
-static struct td_tensor *permute(struct td_gb *b, struct td_tensor *x, int nd,
-                                 const int64_t *perm)
-{
-    struct td_attr_arg a = td_a_ints("dims", nd, perm);
-    return td_gb_op(b, TD_OP_permute, 1, &x, 1, &a);
-}
-
 /* u_i v_i^H from thin U [..., m, k] and Vh [..., k, n]. */
 static struct td_tensor *sv_outer(struct td_gb *b, struct td_tensor *u, struct td_tensor *vh,
                                   int64_t i)
 {
     return MM(narrow(b, u, -1, i, 1), narrow(b, vh, -2, i, 1));
-}
-
-/* Thin SVD of x (matrices in the last two dims): out = {U, S, Vh}. */
-static void svd_thin(struct td_gb *b, struct td_tensor *x, struct td_tensor **out)
-{
-    struct td_attr_arg a = TD_A_BOOL("full_matrices", false);
-    (void)td_gb_opn(b, TD_OP_svd, 1, &x, 1, &a, 3, out);
 }
 
 /* The weight of the matrix norm mo over dims (d0, d1) of x. */
@@ -327,11 +289,6 @@ const struct td_deriv td_deriv_cond = {0x1, 0, vjp_cond, jvp_cond};
  * lower triangle and the real diagonal: the derivative is taken at
  * A_e = tril(A, -1) + tril(A, -1)^H + Re(diag(A)) and mapped back onto that triangle. ---- */
 
-static struct td_tensor *diag_part(struct td_gb *b, struct td_tensor *x)
-{
-    return tri(b, TD_OP_triu, tri(b, TD_OP_tril, x, 0), 0);
-}
-
 static struct td_tensor *herm_lower(struct td_gb *b, struct td_tensor *x)
 {
     struct td_tensor *l = tri(b, TD_OP_tril, x, -1);
@@ -403,14 +360,6 @@ const struct td_deriv td_deriv_pinv = {0x1, 0x1, vjp_pinv, jvp_pinv};
 /* ---- matrix_exp: the Frechet derivative L(A, E) is the upper-right block of
  * exp([[A, E], [0, A]]) (Higham, Functions of Matrices, 2008, Theorem 3.6); the VJP is its
  * adjoint L(A^H, G). Both run matrix_exp itself, so every order composes. ---- */
-
-static struct td_tensor *cat2(struct td_gb *b, struct td_tensor *x, struct td_tensor *y,
-                              int64_t dim)
-{
-    struct td_tensor *in[2] = {x, y};
-    struct td_attr_arg a = TD_A_INT("dim", dim);
-    return td_gb_op(b, TD_OP_cat, 2, in, 1, &a);
-}
 
 static struct td_tensor *expm_frechet(struct td_gb *b, struct td_tensor *a, struct td_tensor *e,
                                       int64_t n)

@@ -8,11 +8,6 @@
 
 #include "td_derivatives.h"
 
-#define OUT(k) td_gb_saved_output(b, (k))
-#define MUL(x, y) td_gb_binary(b, TD_OP_mul, (x), (y))
-#define DIV(x, y) td_gb_binary(b, TD_OP_div, (x), (y))
-#define SUB(x, y) td_gb_binary(b, TD_OP_sub, (x), (y))
-#define CONJ(x) td_gb_conj(b, (x))
 
 /* The forward's output as a JVP formula may use it. primal_out carries no autograd history
  * while the JVP runs (the node is recorded after it), so a JVP that must itself be
@@ -202,12 +197,6 @@ static void rows_plan(const struct td_op_ctx *c, struct rows *L)
     L->gshape[L->nkeep] = 1;
 }
 
-static struct td_tensor *permute(struct td_gb *b, struct td_tensor *x, int n, const int64_t *dims)
-{
-    struct td_attr_arg a = td_a_ints("dims", n, dims);
-    return td_gb_op(b, TD_OP_permute, 1, &x, 1, &a);
-}
-
 static struct td_tensor *to_rows(struct td_gb *b, const struct rows *L, struct td_tensor *x)
 {
     if (!L->identity)
@@ -225,14 +214,6 @@ static struct td_tensor *flip(struct td_gb *b, struct td_tensor *x, int64_t dim)
 {
     struct td_attr_arg a = td_a_ints("dims", 1, &dim);
     return td_gb_op(b, TD_OP_flip, 1, &x, 1, &a);
-}
-
-static struct td_tensor *cat2(struct td_gb *b, struct td_tensor *x, struct td_tensor *y,
-                              int64_t dim)
-{
-    struct td_tensor *in[2] = {x, y};
-    struct td_attr_arg a = TD_A_INT("dim", dim);
-    return td_gb_op(b, TD_OP_cat, 2, in, 1, &a);
 }
 
 static struct td_tensor *scan(struct td_gb *b, enum td_op op, struct td_tensor *x, int64_t dim)
@@ -568,12 +549,6 @@ static void jvp_cumprod(struct td_gb *b, struct td_jvp *j)
 const struct td_deriv td_deriv_cumprod = {0x1, 0x1, vjp_cumprod, jvp_cumprod};
 
 /* ---- matmul ---- */
-
-static struct td_tensor *mT(struct td_gb *b, struct td_tensor *x)
-{
-    struct td_attr_arg a[2] = {TD_A_INT("dim0", -1), TD_A_INT("dim1", -2)};
-    return td_gb_op(b, TD_OP_transpose, 1, &x, 2, a);
-}
 
 static struct td_tensor *squeeze(struct td_gb *b, struct td_tensor *x, int64_t dim)
 {

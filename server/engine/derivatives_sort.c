@@ -13,10 +13,6 @@
  */
 #include "td_derivatives.h"
 
-#define MUL(x, y) td_gb_binary(b, TD_OP_mul, (x), (y))
-#define DIV(x, y) td_gb_binary(b, TD_OP_div, (x), (y))
-#define ADD(x, y) td_gb_binary(b, TD_OP_add, (x), (y))
-#define SUB(x, y) td_gb_binary(b, TD_OP_sub, (x), (y))
 
 /* t * w, or NULL (a zero tangent) when t is NULL: integer inputs of the promoting binary
  * ops have no tangent. */

@@ -135,18 +135,39 @@ int td__lp_dense(struct td_tensor *t, int ndim, const int64_t *shape,
 {
     struct td_meta m;
     td__meta_set(&m, t->dtype, ndim, shape);
-    struct td_tensor *r = NULL;
-    int rc = td_tensor_new(&m, false, account, &r, err);
+    return td__tensor_dense(&m, t, account, out, err);
+}
+
+int td__lp_same_dtype(const char *op, const struct td_meta *a, const struct td_meta *b,
+                      const char *an, const char *bn, struct td_error *err)
+{
+    if (a->dtype != b->dtype)
+        return td_error_set(err, TD_EINVAL, "%s: %s is %s but %s is %s (same dtype needed)", op,
+                            an, td_dtype_name(a->dtype), bn, td_dtype_name(b->dtype));
+    return 0;
+}
+
+bool td__lp_b_is_vec(const struct td_meta *a, const struct td_meta *b)
+{
+    bool vec = b->ndim == 1;
+    if (!vec && b->ndim == a->ndim - 1) {
+        vec = true;
+        for (int i = 0; i < b->ndim; i++)
+            if (b->shape[i] != a->shape[i])
+                vec = false;
+    }
+    return vec;
+}
+
+int td__lp_meta_square(const char *op, const struct td_meta *a, bool info, struct td_meta *out,
+                       struct td_error *err)
+{
+    int rc = td__lp_check_mat(op, a, true, err);
     if (rc)
         return rc;
-    if (td_tensor_numel(r) > 0) {
-        rc = td_tensor_copy(r, t, err);
-        if (rc) {
-            td_tensor_release(r);
-            return rc;
-        }
-    }
-    *out = r;
+    td__meta_set(&out[0], a->dtype, a->ndim, a->shape);
+    if (info)
+        td__meta_set(&out[1], TD_INT32, a->ndim - 2, a->shape);
     return 0;
 }
 

@@ -609,6 +609,33 @@ int td__meta_broadcast(const struct td_op_ctx *c, enum td_dtype dt, struct td_me
     return 0;
 }
 
+int td__tensor_dense(const struct td_meta *m, struct td_tensor *t, struct td_account *account,
+                     struct td_tensor **out, struct td_error *err)
+{
+    struct td_tensor *r = NULL;
+    int rc = td_tensor_new(m, false, account, &r, err);
+    if (rc)
+        return rc;
+    if (td_tensor_numel(r) > 0 && (rc = td_tensor_copy(r, t, err)) != 0) {
+        td_tensor_release(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int td__as_dtype(struct td_tensor *t, enum td_dtype dt, struct td_account *account,
+                 struct td_tensor **out, struct td_error *err)
+{
+    if (t->dtype == dt) {
+        *out = td_tensor_retain(t);
+        return 0;
+    }
+    struct td_meta m;
+    td__meta_set(&m, dt, t->ndim, t->shape);
+    return td__tensor_dense(&m, t, account, out, err);
+}
+
 const struct td_deriv *td_op_deriv(enum td_op op)
 {
     return (op >= 0 && op < TD_OP_COUNT) ? op_rows[op].deriv : NULL;

@@ -42,30 +42,6 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
-/* A copy of t converted to dt (contiguous), or t itself retained when it has dtype dt. */
-static int as_dtype(struct td_tensor *t, enum td_dtype dt, struct td_account *account,
-                    struct td_tensor **out, struct td_error *err)
-{
-    if (t->dtype == dt) {
-        *out = td_tensor_retain(t);
-        return 0;
-    }
-    struct td_meta m;
-    td_tensor_meta(t, &m);
-    m.dtype = dt;
-    m.wrapped_number = false;
-    struct td_tensor *r = NULL;
-    int rc = td_tensor_new(&m, false, account, &r, err);
-    if (rc)
-        return rc;
-    if (td_tensor_numel(r) > 0 && (rc = td_tensor_copy(r, t, err)) != 0) {
-        td_tensor_release(r);
-        return rc;
-    }
-    *out = r;
-    return 0;
-}
-
 /* Compute dtype of a result of dtype dt: int64 for integers, float32 for half precision. */
 static enum td_dtype compute_dtype(enum td_dtype dt)
 {
@@ -609,7 +585,7 @@ static int ein_exec(int nin, struct td_tensor *const *in, const struct td__ein_t
     struct td_tensor *fin = NULL;
     for (int k = 0; k < nin; k++, nops++) {
         struct td_tensor *t = NULL;
-        if ((rc = as_dtype(in[k], cdt, account, &t, err)) != 0)
+        if ((rc = td__as_dtype(in[k], cdt, account, &t, err)) != 0)
             goto out;
         int64_t shape[TD_MAX_NDIM], strides[TD_MAX_NDIM];
         struct eop *o = &ops[k];
@@ -1011,7 +987,7 @@ int cpu_multi_dot(const struct td_op_ctx *c, struct td_tensor **out, struct td_e
         goto out;
     for (int i = 0; i < n; i++) {
         struct td_tensor *t = NULL;
-        if ((rc = as_dtype(c->inputs[i], o->dtype, c->account, &t, err)) != 0)
+        if ((rc = td__as_dtype(c->inputs[i], o->dtype, c->account, &t, err)) != 0)
             goto out;
         int64_t shape[2] = {p[i], p[i + 1]}, strides[2];
         if (t->ndim == 1) {
@@ -1398,7 +1374,7 @@ int cpu_tensorsolve(const struct td_op_ctx *c, struct td_tensor **out, struct td
         goto out;
     /* B (any shape, n elements) into the contiguous output, then solved in place. */
     struct td_tensor *bin = c->inputs[1];
-    if ((rc = as_dtype(bin, o->dtype, c->account, &x, err)) != 0)
+    if ((rc = td__as_dtype(bin, o->dtype, c->account, &x, err)) != 0)
         goto out;
     {
         struct td_tensor *xc = NULL;

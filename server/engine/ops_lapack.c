@@ -24,12 +24,7 @@
 
 int meta_inv(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
-    const struct td_meta *a = &c->in_meta[0];
-    int rc = td__lp_check_mat("inv", a, true, err);
-    if (rc)
-        return rc;
-    td__meta_set(out, a->dtype, a->ndim, a->shape);
-    return 0;
+    return td__lp_meta_square("inv", &c->in_meta[0], false, out, err);
 }
 
 int cpu_inv(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
@@ -85,19 +80,13 @@ static int solve_plan(const struct td_meta *a, const struct td_meta *b, struct s
     int rc = td__lp_check_mat("solve", a, true, err);
     if (rc)
         return rc;
-    if (b->dtype != a->dtype)
-        return td_error_set(err, TD_EINVAL, "solve: A is %s but B is %s (same dtype needed)",
-                            td_dtype_name(a->dtype), td_dtype_name(b->dtype));
+    rc = td__lp_same_dtype("solve", a, b, "A", "B", err);
+    if (rc)
+        return rc;
     if (b->ndim == 0)
         return td_error_set(err, TD_EINVAL, "solve: B must have at least 1 dim");
     s->n = (int)a->shape[a->ndim - 1];
-    bool vec = b->ndim == 1;
-    if (!vec && b->ndim == a->ndim - 1) {
-        vec = true;
-        for (int i = 0; i < b->ndim; i++)
-            if (b->shape[i] != a->shape[i])
-                vec = false;
-    }
+    bool vec = td__lp_b_is_vec(a, b);
     s->vec = vec;
     int64_t bn = vec ? b->shape[b->ndim - 1] : b->shape[b->ndim - 2];
     if (bn != s->n)
@@ -359,12 +348,7 @@ int cpu_slogdet(const struct td_op_ctx *c, struct td_tensor **out, struct td_err
 
 int meta_cholesky(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
-    const struct td_meta *a = &c->in_meta[0];
-    int rc = td__lp_check_mat("cholesky", a, true, err);
-    if (rc)
-        return rc;
-    td__meta_set(out, a->dtype, a->ndim, a->shape);
-    return 0;
+    return td__lp_meta_square("cholesky", &c->in_meta[0], false, out, err);
 }
 
 int cpu_cholesky(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)

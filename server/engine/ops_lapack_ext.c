@@ -114,42 +114,29 @@ static int lp_lstsq(enum td_dtype dt, enum lsq_driver drv, int m, int n, int nrh
             break;
         }
         break;
-    case LSQ_GELSD:
+    default: {
+        /* gelsd and gelss take the same arguments. */
+        bool ss = drv == LSQ_GELSS;
         switch (dt) {
         case TD_FLOAT32:
-            info = LAPACKE_sgelsd(LAPACK_ROW_MAJOR, m, n, nrhs, a, lda, b, ldb, s, (float)rcond,
-                                  &r);
+            info = (ss ? LAPACKE_sgelss : LAPACKE_sgelsd)(LAPACK_ROW_MAJOR, m, n, nrhs, a, lda,
+                                                          b, ldb, s, (float)rcond, &r);
             break;
         case TD_FLOAT64:
-            info = LAPACKE_dgelsd(LAPACK_ROW_MAJOR, m, n, nrhs, a, lda, b, ldb, s, rcond, &r);
+            info = (ss ? LAPACKE_dgelss : LAPACKE_dgelsd)(LAPACK_ROW_MAJOR, m, n, nrhs, a, lda,
+                                                          b, ldb, s, rcond, &r);
             break;
         case TD_COMPLEX64:
-            info = LAPACKE_cgelsd(LAPACK_ROW_MAJOR, m, n, nrhs, a, lda, b, ldb, s, (float)rcond,
-                                  &r);
+            info = (ss ? LAPACKE_cgelss : LAPACKE_cgelsd)(LAPACK_ROW_MAJOR, m, n, nrhs, a, lda,
+                                                          b, ldb, s, (float)rcond, &r);
             break;
         default:
-            info = LAPACKE_zgelsd(LAPACK_ROW_MAJOR, m, n, nrhs, a, lda, b, ldb, s, rcond, &r);
+            info = (ss ? LAPACKE_zgelss : LAPACKE_zgelsd)(LAPACK_ROW_MAJOR, m, n, nrhs, a, lda,
+                                                          b, ldb, s, rcond, &r);
             break;
         }
         break;
-    default:
-        switch (dt) {
-        case TD_FLOAT32:
-            info = LAPACKE_sgelss(LAPACK_ROW_MAJOR, m, n, nrhs, a, lda, b, ldb, s, (float)rcond,
-                                  &r);
-            break;
-        case TD_FLOAT64:
-            info = LAPACKE_dgelss(LAPACK_ROW_MAJOR, m, n, nrhs, a, lda, b, ldb, s, rcond, &r);
-            break;
-        case TD_COMPLEX64:
-            info = LAPACKE_cgelss(LAPACK_ROW_MAJOR, m, n, nrhs, a, lda, b, ldb, s, (float)rcond,
-                                  &r);
-            break;
-        default:
-            info = LAPACKE_zgelss(LAPACK_ROW_MAJOR, m, n, nrhs, a, lda, b, ldb, s, rcond, &r);
-            break;
-        }
-        break;
+    }
     }
     *rank = (int)r;
     return info;
@@ -180,13 +167,18 @@ static int bcast_batch(const char *op, const struct td_meta *ma, int na, const s
     return 0;
 }
 
-static int same_dtype(const char *op, const struct td_meta *a, const struct td_meta *b,
-                      const char *an, const char *bn, struct td_error *err)
+/* Checks op's inputs a (a batch of matrices, square when square) and b (same dtype; a batch
+ * of matrices too when b_mat), named an and bn in errors. */
+static int check_ab(const char *op, const struct td_meta *a, const struct td_meta *b,
+                    const char *an, const char *bn, bool square, bool b_mat,
+                    struct td_error *err)
 {
-    if (a->dtype != b->dtype)
-        return td_error_set(err, TD_EINVAL, "%s: %s is %s but %s is %s (same dtype needed)", op,
-                            an, td_dtype_name(a->dtype), bn, td_dtype_name(b->dtype));
-    return 0;
+    int rc = td__lp_check_mat(op, a, square, err);
+    if (rc == 0)
+        rc = td__lp_same_dtype(op, a, b, an, bn, err);
+    if (rc == 0 && b_mat)
+        rc = td__lp_check_mat(op, b, false, err);
+    return rc;
 }
 
 /* shape = batch[0..nb) followed by up to two more dims (d1 < 0: absent). */
@@ -233,24 +225,17 @@ struct tri_plan {
     int64_t batch[TD_MAX_NDIM];
 };
 
-static int tri_plan(const struct td_op_ctx *c, struct tri_plan *p, struct td_error *err)
+/* Fills p for op(A) X = B (left) or X op(A) = B with A (named an) n x n and B the checked
+ * matrices a and b, whose batch dims broadcast. */
+static int tri_fill(const char *op, const char *an, const struct td_meta *a,
+                    const struct td_meta *b, bool left, struct tri_plan *p, struct td_error *err)
 {
-    const char *op = "solve_triangular";
-    const struct td_meta *a = &c->in_meta[0], *b = &c->in_meta[1];
     char b1[256], b2[256];
-    int rc = td__lp_check_mat(op, a, true, err);
-    if (rc == 0)
-        rc = same_dtype(op, a, b, "A", "B", err);
-    if (rc == 0)
-        rc = td__lp_check_mat(op, b, false, err);
-    if (rc)
-        return rc;
-    bool left = td_arg_bool(c, "left");
     int64_t n = a->shape[a->ndim - 1];
     int64_t r = b->shape[b->ndim - 2], k = b->shape[b->ndim - 1];
     if ((left ? r : k) != n)
-        return td_error_set(err, TD_EINVAL, "solve_triangular: A %s and B %s do not match "
-                            "(left=%s)", shp(a, b1, sizeof b1), shp(b, b2, sizeof b2),
+        return td_error_set(err, TD_EINVAL, "%s: %s %s and B %s do not match (left=%s)", op, an,
+                            shp(a, b1, sizeof b1), shp(b, b2, sizeof b2),
                             left ? "true" : "false");
     p->n = (int)n;
     p->rows = (int)r;
@@ -258,16 +243,28 @@ static int tri_plan(const struct td_op_ctx *c, struct tri_plan *p, struct td_err
     return bcast_batch(op, a, a->ndim - 2, b, b->ndim - 2, p->batch, &p->nbd, err);
 }
 
+/* X's meta for solve_triangular and lu_solve: the broadcast batch, then B's matrix dims. */
+static int tri_meta(const char *op, const struct td_op_ctx *c, const struct tri_plan *p,
+                    struct td_meta *out, struct td_error *err)
+{
+    int64_t shape[TD_MAX_NDIM];
+    int nd = mk_shape(shape, p->batch, p->nbd, p->rows, p->cols);
+    td__meta_set(out, c->in_meta[0].dtype, nd, shape);
+    return td__check_shape(op, shape, nd, out->dtype, err);
+}
+
+static int tri_plan(const struct td_op_ctx *c, struct tri_plan *p, struct td_error *err)
+{
+    const struct td_meta *a = &c->in_meta[0], *b = &c->in_meta[1];
+    int rc = check_ab("solve_triangular", a, b, "A", "B", true, true, err);
+    return rc ? rc : tri_fill("solve_triangular", "A", a, b, td_arg_bool(c, "left"), p, err);
+}
+
 int meta_solve_triangular(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
     struct tri_plan p;
     int rc = tri_plan(c, &p, err);
-    if (rc)
-        return rc;
-    int64_t shape[TD_MAX_NDIM];
-    int nd = mk_shape(shape, p.batch, p.nbd, p.rows, p.cols);
-    td__meta_set(out, c->in_meta[0].dtype, nd, shape);
-    return td__check_shape("solve_triangular", shape, nd, out->dtype, err);
+    return rc ? rc : tri_meta("solve_triangular", c, &p, out, err);
 }
 
 int cpu_solve_triangular(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
@@ -359,13 +356,7 @@ out:
 
 int meta_inv_ex(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
-    const struct td_meta *a = &c->in_meta[0];
-    int rc = td__lp_check_mat("inv_ex", a, true, err);
-    if (rc)
-        return rc;
-    td__meta_set(&out[0], a->dtype, a->ndim, a->shape);
-    td__meta_set(&out[1], TD_INT32, a->ndim - 2, a->shape);
-    return 0;
+    return td__lp_meta_square("inv_ex", &c->in_meta[0], true, out, err);
 }
 
 int cpu_inv_ex(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
@@ -414,23 +405,13 @@ static int sx_plan(const struct td_op_ctx *c, struct sx_plan *s, struct td_error
     const struct td_meta *a = &c->in_meta[0], *b = &c->in_meta[1];
     char b1[256], b2[256];
     bool left = td_arg_bool(c, "left");
-    int rc = td__lp_check_mat(op, a, true, err);
-    if (rc == 0)
-        rc = same_dtype(op, a, b, "A", "B", err);
+    int rc = check_ab(op, a, b, "A", "B", true, false, err);
     if (rc)
         return rc;
     if (b->ndim == 0)
         return td_error_set(err, TD_EINVAL, "solve_ex: B must have at least 1 dim");
     int64_t n = a->shape[a->ndim - 1];
-    /* torch.linalg.solve's rule: B is a batch of vectors when it is 1-d or when its shape is
-     * A's without the last dim. */
-    bool vec = b->ndim == 1;
-    if (!vec && b->ndim == a->ndim - 1) {
-        vec = true;
-        for (int i = 0; i < b->ndim; i++)
-            if (b->shape[i] != a->shape[i])
-                vec = false;
-    }
+    bool vec = td__lp_b_is_vec(a, b);
     if (vec && !left)
         return td_error_set(err, TD_EINVAL, "solve_ex: with left=false B must be a batch of "
                             "matrices [..., k, n], got %s", shp(b, b2, sizeof b2));
@@ -497,13 +478,7 @@ int cpu_solve_ex(const struct td_op_ctx *c, struct td_tensor **out, struct td_er
 
 int meta_cholesky_ex(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
-    const struct td_meta *a = &c->in_meta[0];
-    int rc = td__lp_check_mat("cholesky_ex", a, true, err);
-    if (rc)
-        return rc;
-    td__meta_set(&out[0], a->dtype, a->ndim, a->shape);
-    td__meta_set(&out[1], TD_INT32, a->ndim - 2, a->shape);
-    return 0;
+    return td__lp_meta_square("cholesky_ex", &c->in_meta[0], true, out, err);
 }
 
 int cpu_cholesky_ex(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
@@ -780,11 +755,7 @@ static int lus_plan(const struct td_op_ctx *c, struct tri_plan *p, struct td_err
     const char *op = "lu_solve";
     const struct td_meta *lu = &c->in_meta[0], *pv = &c->in_meta[1], *b = &c->in_meta[2];
     char b1[256], b2[256];
-    int rc = td__lp_check_mat(op, lu, true, err);
-    if (rc == 0)
-        rc = same_dtype(op, lu, b, "LU", "B", err);
-    if (rc == 0)
-        rc = td__lp_check_mat(op, b, false, err);
+    int rc = check_ab(op, lu, b, "LU", "B", true, true, err);
     if (rc)
         return rc;
     if (pv->dtype != TD_INT32)
@@ -796,29 +767,14 @@ static int lus_plan(const struct td_op_ctx *c, struct tri_plan *p, struct td_err
     if (!ok)
         return td_error_set(err, TD_EINVAL, "lu_solve: pivots %s must have shape LU.shape[:-1] "
                             "(LU is %s)", shp(pv, b1, sizeof b1), shp(lu, b2, sizeof b2));
-    bool left = td_arg_bool(c, "left");
-    int64_t n = lu->shape[lu->ndim - 1];
-    int64_t r = b->shape[b->ndim - 2], k = b->shape[b->ndim - 1];
-    if ((left ? r : k) != n)
-        return td_error_set(err, TD_EINVAL, "lu_solve: LU %s and B %s do not match (left=%s)",
-                            shp(lu, b1, sizeof b1), shp(b, b2, sizeof b2),
-                            left ? "true" : "false");
-    p->n = (int)n;
-    p->rows = (int)r;
-    p->cols = (int)k;
-    return bcast_batch(op, lu, lu->ndim - 2, b, b->ndim - 2, p->batch, &p->nbd, err);
+    return tri_fill(op, "LU", lu, b, td_arg_bool(c, "left"), p, err);
 }
 
 int meta_lu_solve(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
     struct tri_plan p;
     int rc = lus_plan(c, &p, err);
-    if (rc)
-        return rc;
-    int64_t shape[TD_MAX_NDIM];
-    int nd = mk_shape(shape, p.batch, p.nbd, p.rows, p.cols);
-    td__meta_set(out, c->in_meta[0].dtype, nd, shape);
-    return td__check_shape("lu_solve", shape, nd, out->dtype, err);
+    return rc ? rc : tri_meta("lu_solve", c, &p, out, err);
 }
 
 int cpu_lu_solve(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
@@ -1013,9 +969,7 @@ static int lsq_plan(const struct td_op_ctx *c, struct lsq_plan *s, struct td_err
     const char *op = "lstsq";
     const struct td_meta *a = &c->in_meta[0], *b = &c->in_meta[1];
     char b1[256], b2[256];
-    int rc = td__lp_check_mat(op, a, false, err);
-    if (rc == 0)
-        rc = same_dtype(op, a, b, "A", "B", err);
+    int rc = check_ab(op, a, b, "A", "B", false, false, err);
     if (rc)
         return rc;
     const char *d = td_arg_str(c, "driver");
@@ -1032,13 +986,7 @@ static int lsq_plan(const struct td_op_ctx *c, struct lsq_plan *s, struct td_err
                             "gelss, got '%s'", d);
     if (b->ndim == 0)
         return td_error_set(err, TD_EINVAL, "lstsq: B must have at least 1 dim");
-    bool vec = b->ndim == 1;
-    if (!vec && b->ndim == a->ndim - 1) {
-        vec = true;
-        for (int i = 0; i < b->ndim; i++)
-            if (b->shape[i] != a->shape[i])
-                vec = false;
-    }
+    bool vec = td__lp_b_is_vec(a, b);
     s->vec = vec;
     int64_t m = a->shape[a->ndim - 2], n = a->shape[a->ndim - 1];
     int64_t bm = vec ? b->shape[b->ndim - 1] : b->shape[b->ndim - 2];
@@ -1200,9 +1148,7 @@ int meta_householder_product(const struct td_op_ctx *c, struct td_meta *out,
     const char *op = "householder_product";
     const struct td_meta *a = &c->in_meta[0], *t = &c->in_meta[1];
     char b1[256], b2[256];
-    int rc = td__lp_check_mat(op, a, false, err);
-    if (rc == 0)
-        rc = same_dtype(op, a, t, "A", "tau", err);
+    int rc = check_ab(op, a, t, "A", "tau", false, false, err);
     if (rc)
         return rc;
     int64_t m = a->shape[a->ndim - 2], n = a->shape[a->ndim - 1];

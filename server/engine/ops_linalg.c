@@ -343,34 +343,6 @@ static int mm_int(const struct mm_shape *s, const struct td_tensor *a,
     return 0;
 }
 
-/* A copy of t converted to dtype dt (contiguous), or t itself retained when it already has
- * that dtype. */
-static int as_dtype(struct td_tensor *t, enum td_dtype dt, struct td_account *account,
-                    struct td_tensor **out, struct td_error *err)
-{
-    if (t->dtype == dt) {
-        *out = td_tensor_retain(t);
-        return 0;
-    }
-    struct td_meta m;
-    td_tensor_meta(t, &m);
-    m.dtype = dt;
-    m.wrapped_number = false;
-    struct td_tensor *r = NULL;
-    int rc = td_tensor_new(&m, false, account, &r, err);
-    if (rc)
-        return rc;
-    if (td_tensor_numel(r) > 0) {
-        rc = td_tensor_copy(r, t, err);
-        if (rc) {
-            td_tensor_release(r);
-            return rc;
-        }
-    }
-    *out = r;
-    return 0;
-}
-
 int cpu_matmul(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
     struct td_tensor *o = out[0], *a = NULL, *b = NULL, *tmp = NULL;
@@ -392,10 +364,10 @@ int cpu_matmul(const struct td_op_ctx *c, struct td_tensor **out, struct td_erro
     enum td_dtype cdt = integral ? TD_INT64
                         : (dt == TD_FLOAT16 || dt == TD_BFLOAT16) ? TD_FLOAT32
                                                                   : dt;
-    rc = as_dtype(c->inputs[0], cdt, c->account, &a, err);
+    rc = td__as_dtype(c->inputs[0], cdt, c->account, &a, err);
     if (rc)
         goto out;
-    rc = as_dtype(c->inputs[1], cdt, c->account, &b, err);
+    rc = td__as_dtype(c->inputs[1], cdt, c->account, &b, err);
     if (rc)
         goto out;
     if (integral) {

@@ -118,25 +118,6 @@ static int norm_dtype(const char *op, const struct td_op_ctx *c, enum td_dtype *
     return 0;
 }
 
-/* Marks dims[0..n) as reduced; duplicates and out-of-range dims are errors. */
-static int mark_dims(const char *op, const int64_t *dims, int n, int ndim, bool *red,
-                     struct td_error *err)
-{
-    for (int i = 0; i < n; i++) {
-        int d;
-        int rc = td__norm_dim(op, dims[i], ndim, &d, err);
-        if (rc)
-            return rc;
-        if (ndim == 0)
-            continue;
-        if (red[d])
-            return td_error_set(err, TD_EINVAL, "%s: dim %lld appears more than once", op,
-                                (long long)dims[i]);
-        red[d] = true;
-    }
-    return 0;
-}
-
 /* Result shape of a reduction over red[]. */
 static void reduced_shape(const struct td_meta *m, struct td__norm_plan *p)
 {
@@ -156,7 +137,7 @@ static int plan_vector(const char *op, const struct td_meta *m, double ord, cons
     p->p = ord;
     memset(p->red, 0, sizeof p->red);
     if (dims) {
-        int rc = mark_dims(op, dims, ndims, m->ndim, p->red, err);
+        int rc = td__mark_dims(op, dims, ndims, m->ndim, true, p->red, err);
         if (rc)
             return rc;
     } else {
@@ -199,7 +180,7 @@ static int plan_matrix(const char *op, const struct td_meta *m, const char *ord,
         return td_error_set(err, TD_EINVAL, "%s: a matrix norm needs exactly 2 dims, got %d",
                             op, ndims);
     memset(p->red, 0, sizeof p->red);
-    int rc = mark_dims(op, dims, 2, m->ndim, p->red, err);
+    int rc = td__mark_dims(op, dims, 2, m->ndim, true, p->red, err);
     if (rc)
         return rc;
     rc = td__norm_dim(op, dims[0], m->ndim, &p->d0, err);
@@ -1050,12 +1031,7 @@ static int expm1_matrix(double complex *a, double complex *x, int n, double comp
 
 int meta_matrix_exp(const struct td_op_ctx *c, struct td_meta *out, struct td_error *err)
 {
-    const struct td_meta *a = &c->in_meta[0];
-    int rc = td__lp_check_mat("matrix_exp", a, true, err);
-    if (rc)
-        return rc;
-    td__meta_set(out, a->dtype, a->ndim, a->shape);
-    return 0;
+    return td__lp_meta_square("matrix_exp", &c->in_meta[0], false, out, err);
 }
 
 int cpu_matrix_exp(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)

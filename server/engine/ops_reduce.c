@@ -44,18 +44,7 @@ static int red_mask(const char *op, const struct td_op_ctx *c, int ndim, bool *m
             mask[i] = true;
         return 0;
     }
-    for (int i = 0; i < n; i++) {
-        int d;
-        int rc = td__norm_dim(op, dims[i], ndim, &d, err);
-        if (rc)
-            return rc;
-        if (ndim == 0)
-            continue;
-        if (mask[d])
-            return td_error_set(err, TD_EINVAL, "%s: dim %d appears more than once", op, d);
-        mask[d] = true;
-    }
-    return 0;
+    return td__mark_dims(op, dims, n, ndim, false, mask, err);
 }
 
 /* The same for argmax/argmin's single optional dim. */

@@ -95,18 +95,7 @@ static int dims_mask(const char *op, const int64_t *dims, int n, int ndim, bool 
 {
     for (int i = 0; i < TD_MAX_NDIM; i++)
         mask[i] = false;
-    for (int i = 0; i < n; i++) {
-        int d;
-        int rc = td__norm_dim(op, dims[i], ndim, &d, err);
-        if (rc)
-            return rc;
-        if (ndim == 0)
-            continue;
-        if (mask[d])
-            return td_error_set(err, TD_EINVAL, "%s: dim %d appears more than once", op, d);
-        mask[d] = true;
-    }
-    return 0;
+    return td__mark_dims(op, dims, n, ndim, false, mask, err);
 }
 
 /* ---------------------------------------------------------------------------------------

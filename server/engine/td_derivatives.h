@@ -1,6 +1,6 @@
 /*
- * td_derivatives.h - helpers shared by the derivative formulas of derivatives_reduce.c and
- * derivatives_shape.c: the saved-input shorthand, replaying the recorded op on other tensors
+ * td_derivatives.h - helpers shared by the derivative formulas of the derivatives_*.c
+ * files: the saved-input shorthand, replaying the recorded op on other tensors
  * (the JVP of a linear op is the op applied to the tangents), and the small attribute-taking
  * ops the formulas build with. Everything here goes through the td_gb builder, so with
  * create_graph the results are differentiable again. Internal: include it only from a
@@ -14,6 +14,16 @@
 
 /* Input i of the node, as saved at record time (version-checked when read). */
 #define IN(i) td_gb_saved_input(b, (i))
+/* Output k of the node, as saved at record time. */
+#define OUT(k) td_gb_saved_output(b, (k))
+/* Builder shorthands: arithmetic, matrix product and conjugation of builder tensors. */
+#define ADD(x, y) td_gb_binary(b, TD_OP_add, (x), (y))
+#define SUB(x, y) td_gb_binary(b, TD_OP_sub, (x), (y))
+#define MUL(x, y) td_gb_binary(b, TD_OP_mul, (x), (y))
+#define DIV(x, y) td_gb_binary(b, TD_OP_div, (x), (y))
+#define MM(x, y) td_gb_binary(b, TD_OP_matmul, (x), (y))
+#define NEG(x) td_gb_unary(b, TD_OP_neg, (x))
+#define CONJ(x) td_gb_conj(b, (x))
 
 /* Runs the forward op c again, with the attributes it was recorded with, on in[] and
  * returns its nout outputs in out[] (NULL where the builder has failed). */
@@ -86,6 +96,59 @@ static inline struct td_tensor *unsqueeze(struct td_gb *b, struct td_tensor *x, 
 {
     struct td_attr_arg a = TD_A_INT("dim", dim);
     return td_gb_op(b, TD_OP_unsqueeze, 1, &x, 1, &a);
+}
+
+/* ---- matrix shorthands of the linalg derivative files ---- */
+
+/* x^T over the last two dims. */
+static inline struct td_tensor *mT(struct td_gb *b, struct td_tensor *x)
+{
+    struct td_attr_arg a[2] = {TD_A_INT("dim0", -1), TD_A_INT("dim1", -2)};
+    return td_gb_op(b, TD_OP_transpose, 1, &x, 2, a);
+}
+
+/* x^H over the last two dims. */
+static inline struct td_tensor *mH(struct td_gb *b, struct td_tensor *x)
+{
+    return td_gb_conj(b, mT(b, x));
+}
+
+/* tril or triu (op) of x with diagonal offset k. */
+static inline struct td_tensor *tri(struct td_gb *b, enum td_op op, struct td_tensor *x,
+                                    int64_t k)
+{
+    struct td_attr_arg a = TD_A_INT("diagonal", k);
+    return td_gb_op(b, op, 1, &x, 1, &a);
+}
+
+/* The diagonal part of x as a matrix (zeros elsewhere). */
+static inline struct td_tensor *diag_part(struct td_gb *b, struct td_tensor *x)
+{
+    return tri(b, TD_OP_triu, tri(b, TD_OP_tril, x, 0), 0);
+}
+
+/* cat([x, y], dim). */
+static inline struct td_tensor *cat2(struct td_gb *b, struct td_tensor *x, struct td_tensor *y,
+                                     int64_t dim)
+{
+    struct td_tensor *in[2] = {x, y};
+    struct td_attr_arg a = TD_A_INT("dim", dim);
+    return td_gb_op(b, TD_OP_cat, 2, in, 1, &a);
+}
+
+/* permute(x, dims[0..n)). */
+static inline struct td_tensor *permute(struct td_gb *b, struct td_tensor *x, int n,
+                                        const int64_t *dims)
+{
+    struct td_attr_arg a = td_a_ints("dims", n, dims);
+    return td_gb_op(b, TD_OP_permute, 1, &x, 1, &a);
+}
+
+/* The thin svd of x: out[0..3) = U, S, Vh. */
+static inline void svd_thin(struct td_gb *b, struct td_tensor *x, struct td_tensor **out)
+{
+    struct td_attr_arg a = TD_A_BOOL("full_matrices", false);
+    (void)td_gb_opn(b, TD_OP_svd, 1, &x, 1, &a, 3, out);
 }
 
 /* ---- shared by ops_contract.c and derivatives_contract.c ---- */

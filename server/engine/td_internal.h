@@ -48,6 +48,11 @@ void td__meta_set(struct td_meta *m, enum td_dtype dt, int ndim, const int64_t *
 /* Normalises dim in [-ndim, ndim) (ndim 0 accepts -1 and 0 like torch) to [0, ndim).
  * Returns: 0 or TD_EINVAL "op: dim 5 out of range for 2-d tensor". */
 int td__norm_dim(const char *op, int64_t dim, int ndim, int *out, struct td_error *err) TD_WUR;
+/* Sets mask[d] for each dim of dims[0..n) normalised by td__norm_dim (mask is not cleared
+ * first; nothing is set for ndim 0). Returns: 0, td__norm_dim's error, or TD_EINVAL
+ * "op: dim D appears more than once" with D as given when as_given, else normalised. */
+int td__mark_dims(const char *op, const int64_t *dims, int n, int ndim, bool as_given,
+                  bool *mask, struct td_error *err) TD_WUR;
 /* Checks a shape attribute (ndim, non-negative, size limit) for dtype dt.
  * Returns: 0 or TD_EINVAL naming op. */
 int td__check_shape(const char *op, const int64_t *shape, int ndim, enum td_dtype dt,
@@ -85,6 +90,14 @@ int td__op_exec(const struct td_op_ctx *c, const struct td_meta *planned,
 /* Meta of a standard elementwise op: broadcasts all inputs, output dtype dt. */
 int td__meta_broadcast(const struct td_op_ctx *c, enum td_dtype dt, struct td_meta *out,
                        struct td_error *err) TD_WUR;
+/* A new contiguous tensor of meta m holding t's data (broadcast and converted by
+ * td_tensor_copy) in *out. Returns: 0 or td_tensor_new's / td_tensor_copy's error. */
+int td__tensor_dense(const struct td_meta *m, struct td_tensor *t, struct td_account *account,
+                     struct td_tensor **out, struct td_error *err) TD_WUR;
+/* t converted to dtype dt as a new contiguous tensor, or t itself retained when it already
+ * has dtype dt, in *out. Returns: 0 or td__tensor_dense's error. */
+int td__as_dtype(struct td_tensor *t, enum td_dtype dt, struct td_account *account,
+                 struct td_tensor **out, struct td_error *err) TD_WUR;
 /* Random stream for creation ops: element k of an op uses Philox counter (base + k/4), word
  * k%4. Returns the k-th 32-bit word of the op's stream. */
 uint32_t td__rng_word(const struct td_rng *rng, uint64_t k);

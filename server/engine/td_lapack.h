@@ -50,6 +50,17 @@ int td__lp_check_mat(const char *op, const struct td_meta *m, bool square,
 /* A new contiguous tensor of t's data broadcast to shape (dtype kept). */
 int td__lp_dense(struct td_tensor *t, int ndim, const int64_t *shape,
                  struct td_account *account, struct td_tensor **out, struct td_error *err);
+/* TD_EINVAL "<op>: <an> is <dtype> but <bn> is <dtype> (same dtype needed)" unless a and b
+ * have the same dtype. */
+int td__lp_same_dtype(const char *op, const struct td_meta *a, const struct td_meta *b,
+                      const char *an, const char *bn, struct td_error *err);
+/* torch.linalg.solve's rule: B is a batch of vectors (not matrices) when it is 1-d or when
+ * its shape is A's without the last dim. */
+bool td__lp_b_is_vec(const struct td_meta *a, const struct td_meta *b);
+/* Meta of an op whose output 0 has the shape and dtype of its batch of square matrices a
+ * (checked with td__lp_check_mat); with info, output 1 is int32 [batch] (LAPACK's info). */
+int td__lp_meta_square(const char *op, const struct td_meta *a, bool info, struct td_meta *out,
+                       struct td_error *err);
 /* TD_ENOMEM "<op>: out of memory for LAPACK scratch". */
 int td__lp_nomem(const char *op, struct td_error *err);
 /* td_malloc of n elements of sz bytes (at least one byte); NULL on overflow or no memory. */

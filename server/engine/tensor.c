@@ -258,6 +258,24 @@ int td__norm_dim(const char *op, int64_t dim, int ndim, int *out, struct td_erro
     return 0;
 }
 
+int td__mark_dims(const char *op, const int64_t *dims, int n, int ndim, bool as_given,
+                  bool *mask, struct td_error *err)
+{
+    for (int i = 0; i < n; i++) {
+        int d;
+        int rc = td__norm_dim(op, dims[i], ndim, &d, err);
+        if (rc)
+            return rc;
+        if (ndim == 0)
+            continue;
+        if (mask[d])
+            return td_error_set(err, TD_EINVAL, "%s: dim %lld appears more than once", op,
+                                as_given ? (long long)dims[i] : (long long)d);
+        mask[d] = true;
+    }
+    return 0;
+}
+
 int td__check_shape(const char *op, const int64_t *shape, int ndim, enum td_dtype dt,
                     struct td_error *err)
 {

@@ -11,26 +11,12 @@ cases (those with at most 48 real degrees of freedom) for first- and second-orde
 import numpy as np
 
 import tensord as td
-from tensord.client import bf16_bits_to_f32, f32_to_bf16_bits
+from spec_common import Case, round_to
 
 B, U8 = td.bool_, td.uint8
 F16, BF16, F32, F64, C64, C128 = (td.float16, td.bfloat16, td.float32, td.float64,
                                   td.complex64, td.complex128)
 LAPACK = (F32, F64, C64, C128)
-
-
-class CCase:
-    """Same fields as test_ops.Case."""
-
-    def __init__(self, inputs, attrs, expected, out_dtypes, mag=1.0, variadic=False):
-        self.inputs = inputs
-        self.attrs = attrs
-        self.expected = expected if isinstance(expected, (list, tuple)) else [expected]
-        self.out_dtypes = out_dtypes if isinstance(out_dtypes, (list, tuple)) else \
-            [out_dtypes] * len(self.expected)
-        self.mag = mag
-        self.variadic = variadic
-        self.exact = False
 
 
 def is_int(d):
@@ -46,10 +32,7 @@ def gen(rng, d, shape, lo=-1.5, hi=1.5):
     if d.kind == "c":
         z = rng.uniform(lo, hi, shape) + 1j * rng.uniform(lo, hi, shape)
         return np.asarray(z).astype(d.numpy_dtype)
-    x = np.asarray(rng.uniform(lo, hi, shape))
-    if d is BF16:
-        return bf16_bits_to_f32(f32_to_bf16_bits(x.astype(np.float32)))
-    return x.astype(d.numpy_dtype)
+    return round_to(rng.uniform(lo, hi, shape), d)
 
 
 def hp(x, d):
@@ -132,7 +115,7 @@ def einsum_cases(rng, d, variant):
         arrs = [gen(rng, d, s) for s in shapes]
         exp = np.einsum(eq, *[hp(a, d) for a in arrs])
         mag = absmag(lambda *x, eq=eq: np.einsum(eq, *x), arrs, d)
-        res.append(CCase([(a, d) for a in arrs], {"equation": eq}, exp, d, mag=mag,
+        res.append(Case([(a, d) for a in arrs], {"equation": eq}, exp, d, mag=mag,
                          variadic=True))
     return res
 
@@ -144,7 +127,7 @@ def outer_cases(rng, d, variant):
     res = []
     for sa, sb in shapes:
         a, b = gen(rng, d, sa), gen(rng, d, sb)
-        res.append(CCase([(a, d), (b, d)], {}, np.outer(hp(a, d), hp(b, d)), d,
+        res.append(Case([(a, d), (b, d)], {}, np.outer(hp(a, d), hp(b, d)), d,
                          mag=absmag(np.outer, [a, b], d)))
     return res
 
@@ -176,7 +159,7 @@ def cross_cases(rng, d, variant):
         if d.kind in "fc" and exp.size:
             # The vector form agrees with NumPy's own cross product.
             assert np.allclose(exp, np.cross(hp(a, d), hp(b, d), axis=dim))
-        res.append(CCase([(a, d), (b, d)], at, exp, d, mag=4.0 * absmag(
+        res.append(Case([(a, d), (b, d)], at, exp, d, mag=4.0 * absmag(
             lambda x, y: np.sum(x, axis=dim, keepdims=True) * np.sum(y, axis=dim,
                                                                        keepdims=True),
             [a, b], d)))
@@ -202,7 +185,7 @@ def vecdot_cases(rng, d, variant):
         if ha.ndim == 1:
             assert np.allclose(exp, np.vdot(ha, hb))
         mag = absmag(lambda x, y: np.sum(x * y, axis=dim), [a, b], d)
-        res.append(CCase([(a, d), (b, d)], at, exp, d, mag=mag))
+        res.append(Case([(a, d), (b, d)], at, exp, d, mag=mag))
     return res
 
 
@@ -221,7 +204,7 @@ def multi_dot_cases(rng, d, variant):
         arrs = [gen(rng, d, s) for s in shapes]
         exp = np.linalg.multi_dot([hp(a, d) for a in arrs])
         mag = absmag(lambda *x: np.linalg.multi_dot(list(x)), arrs, d)
-        res.append(CCase([(a, d) for a in arrs], {}, exp, d, mag=mag, variadic=True))
+        res.append(Case([(a, d) for a in arrs], {}, exp, d, mag=mag, variadic=True))
     return res
 
 
@@ -240,7 +223,7 @@ def diagonal_cases(rng, d, variant):
     for s, at in DIAG.get(variant, []):
         a = gen(rng, d, s)
         exp = np.diagonal(hp(a, d), at.get("offset", 0), at.get("dim1", -2), at.get("dim2", -1))
-        res.append(CCase([(a, d)], at, exp, d))
+        res.append(Case([(a, d)], at, exp, d))
     return res
 
 
@@ -258,7 +241,7 @@ def trace_cases(rng, d, variant):
         a = gen(rng, d, s)
         exp = np.trace(hp(a, d), at.get("offset", 0), axis1=-2, axis2=-1)
         od = td.int64 if is_int(d) else d
-        res.append(CCase([(a, d)], at, exp, od, mag=float(max(s[-1], 1))))
+        res.append(Case([(a, d)], at, exp, od, mag=float(max(s[-1], 1))))
     return res
 
 
@@ -267,10 +250,7 @@ def _well(rng, d, shape):
     """(R + n I) / n with R uniform in [-1, 1]: well conditioned, inverse entries ~1."""
     n = shape[-1]
     r = hp(gen(rng, d, shape, -1.0, 1.0), d) + n * np.eye(n)
-    x = r / n
-    if d is BF16:
-        return bf16_bits_to_f32(f32_to_bf16_bits(x.astype(np.float32)))
-    return x.astype(d.numpy_dtype)
+    return round_to(r / n, d)
 
 
 def matrix_power_cases(rng, d, variant):
@@ -289,7 +269,7 @@ def matrix_power_cases(rng, d, variant):
             exp = np.linalg.matrix_power(ha, n) if ha.size else np.zeros(s, ha.dtype)
             m = max(1.0, float(np.max(np.abs(exp), initial=0)))
             m *= max(1.0, float(np.max(np.linalg.cond(ha)))) if (n < 0 and ha.size) else 1.0
-            res.append(CCase([(a, d)], {"n": n}, exp, d, mag=m * max(abs(n), 1) * s[-1]))
+            res.append(Case([(a, d)], {"n": n}, exp, d, mag=m * max(abs(n), 1) * s[-1]))
     return res
 
 
@@ -320,7 +300,7 @@ def tensorsolve_cases(rng, d, variant):
             exp = np.zeros(xs, hp(a, d).dtype)
         mag = max(1.0, float(np.max(np.abs(exp), initial=0))) * 10 * max(n, 1)
         at = {} if dims is None else {"dims": dims}
-        res.append(CCase([(a, d), (b, d)], at, exp, d, mag=mag))
+        res.append(Case([(a, d), (b, d)], at, exp, d, mag=mag))
     return res
 
 
@@ -339,7 +319,7 @@ def tensorinv_cases(rng, d, variant):
         else:
             exp = np.zeros(s[ind:] + s[:ind], hp(a, d).dtype)
         mag = max(1.0, float(np.max(np.abs(exp), initial=0))) * 10 * max(n, 1)
-        res.append(CCase([(a, d)], {"ind": ind}, exp, d, mag=mag))
+        res.append(Case([(a, d)], {"ind": ind}, exp, d, mag=mag))
     return res
 
 

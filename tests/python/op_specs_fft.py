@@ -8,21 +8,9 @@ O(n^2) DFT for lengths 1..64 and round trips.
 import numpy as np
 
 import tensord as td
+from spec_common import Case, hp
 
 F32, F64, C64, C128 = td.float32, td.float64, td.complex64, td.complex128
-
-
-class FFTCase:
-    """Same fields as test_ops.Case."""
-
-    def __init__(self, inputs, attrs, expected, out_dtypes, mag=1.0, exact=False):
-        self.inputs = inputs
-        self.attrs = attrs
-        self.expected = [expected]
-        self.out_dtypes = [out_dtypes]
-        self.mag = mag
-        self.variadic = False
-        self.exact = exact
 
 
 def gen(rng, d, shape):
@@ -32,10 +20,6 @@ def gen(rng, d, shape):
     if d.kind in "iu":
         return rng.integers(0, 5, shape).astype(d.numpy_dtype)
     return rng.uniform(-2, 2, shape).astype(d.numpy_dtype)
-
-
-def hp(x):
-    return x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)
 
 
 def to_complex(d):
@@ -80,7 +64,7 @@ def one_d(npf, kind):
             exp = npf(hp(x), n=attrs.get("n"), axis=dim, norm=norm_of(attrs))
             out = to_real(d) if kind == "c2r" else to_complex(d)
             n = attrs.get("n", shape[dim])
-            res.append(FFTCase([(x, d)], attrs, exp, out, mag=4.0 * max(n, 1)))
+            res.append(Case([(x, d)], attrs, exp, out, mag=4.0 * max(n, 1)))
         return res
     return cases
 
@@ -114,7 +98,7 @@ def nd(npf, kind, two=False):
                     s_np[-1] = 2 * (shape[dims[-1]] - 1)
             exp = npf(hp(x), s=s_np, axes=dims, norm=norm_of(attrs))
             out = to_real(d) if kind == "c2r" else to_complex(d)
-            res.append(FFTCase([(x, d)], attrs, exp, out, mag=4.0 * max(x.size, 1) + 16))
+            res.append(Case([(x, d)], attrs, exp, out, mag=4.0 * max(x.size, 1) + 16))
         return res
     return cases
 
@@ -127,9 +111,9 @@ def freq(npf):
         res = []
         for n, step in ((1, 1.0), (4, 1.0), (5, 0.5), (8, 0.1), (9, 2.0)):
             attrs = {"n": n, "d": step, "dtype": d}
-            res.append(FFTCase([], attrs, npf(n, d=step), d))
+            res.append(Case([], attrs, npf(n, d=step), d))
         if d is F32:
-            res.append(FFTCase([], {"n": 6}, npf(6), F32))
+            res.append(Case([], {"n": 6}, npf(6), F32))
         return res
     return cases
 
@@ -147,7 +131,7 @@ def shift(npf):
             x = test_ops.gen(rng, d, shape)
             attrs = {} if dims is None else {"dim": dims}
             exp = npf(test_ops.hp(x, d), axes=dims) if x.ndim else test_ops.hp(x, d)
-            res.append(FFTCase([(x, d)], attrs, exp, d, exact=True))
+            res.append(Case([(x, d)], attrs, exp, d, exact=True))
         return res
     return cases
 

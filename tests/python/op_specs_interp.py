@@ -23,37 +23,13 @@ import math
 import numpy as np
 
 import tensord as td
-from tensord.client import bf16_bits_to_f32, f32_to_bf16_bits
+from spec_common import Case, hp, round_to
 
 F16, BF16, F32, F64 = td.float16, td.bfloat16, td.float32, td.float64
 
 
-class ICase:
-    """Same fields as test_ops.Case."""
-
-    def __init__(self, inputs, attrs, expected, out_dtypes, mag=1.0):
-        self.inputs = inputs
-        self.attrs = attrs
-        self.expected = expected if isinstance(expected, (list, tuple)) else [expected]
-        self.out_dtypes = out_dtypes if isinstance(out_dtypes, (list, tuple)) else \
-            [out_dtypes] * len(self.expected)
-        self.mag = mag
-        self.variadic = False
-        self.exact = False
-
-
-def _round(x, d):
-    if d is BF16:
-        return bf16_bits_to_f32(f32_to_bf16_bits(np.asarray(x, np.float32)))
-    return np.asarray(x).astype(d.numpy_dtype)
-
-
 def gen(rng, d, shape):
-    return _round(rng.uniform(-1.0, 1.0, shape), d)
-
-
-def hp(x):
-    return np.asarray(x, np.float64)
+    return round_to(rng.uniform(-1.0, 1.0, shape), d)
 
 
 # ---- per-axis matrices -----------------------------------------------------------------
@@ -255,7 +231,7 @@ def fwd_cases(op):
         res = []
         for shape, attrs in TABLES[op].get(variant, []):
             x = gen(rng, d, shape)
-            res.append(ICase([(x, d)], dict(attrs), reference(op, x, attrs), d,
+            res.append(Case([(x, d)], dict(attrs), reference(op, x, attrs), d,
                              mag=_mag(op, attrs)))
         return res
     return cases
@@ -278,7 +254,7 @@ def bwd_cases(op):
             mag = max(1.0, float(np.max(np.abs(np.concatenate(
                 [m.sum(axis=0) for m in mats_for(op, a["input_size"], list(attrs[size_key]),
                                                  attrs)])))) ** nsp)
-            res.append(ICase([(g, d)], a, reference(name, g, a), d, mag=2 * mag))
+            res.append(Case([(g, d)], a, reference(name, g, a), d, mag=2 * mag))
         return res
     return cases
 

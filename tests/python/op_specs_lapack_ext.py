@@ -12,7 +12,8 @@ import numpy as np
 import scipy.linalg as sla
 
 import tensord as td
-from op_specs_linalg import LCase, gen, well_cond, spd, hp, cond_mag, real_of
+from op_specs_linalg import gen, well_cond, cond_mag, chol_sample
+from spec_common import Case, hp, mh, real_of
 
 F32, F64, C64, C128, I32, I64 = td.float32, td.float64, td.complex64, td.complex128, \
     td.int32, td.int64
@@ -20,10 +21,6 @@ F32, F64, C64, C128, I32, I64 = td.float32, td.float64, td.complex64, td.complex
 
 def cplx_of(d):
     return {F32: C64, F64: C128}.get(d, d)
-
-
-def _h(x):
-    return np.conj(np.swapaxes(x, -1, -2))
 
 
 def _bmap(f, *arrs, batch):
@@ -74,7 +71,7 @@ def solve_triangular_cases(rng, d, variant):
                 if ha.size and hb.size else []
             e = _stack(outs, batch, sbb[-2:], ha.dtype)
             tri = np.triu(ha) if upper else np.tril(ha)
-            res.append(LCase([(a, d), (bm, d)],
+            res.append(Case([(a, d), (bm, d)],
                              {"upper": upper, "left": left, "unitriangular": unit},
                              e, d, mag=_mag(tri if ha.size else ha, e)))
     return res
@@ -91,7 +88,7 @@ def inv_ex_cases(rng, d, variant):
         a = well_cond(rng, d, s)
         e = np.linalg.inv(hp(a)) if a.size else np.zeros(s, hp(a).dtype)
         for ce in (False, True):
-            res.append(LCase([(a, d)], {"check_errors": ce}, [e, np.zeros(s[:-2], np.int32)],
+            res.append(Case([(a, d)], {"check_errors": ce}, [e, np.zeros(s[:-2], np.int32)],
                              [d, I32], mag=_mag(a, e)))
     return res
 
@@ -119,7 +116,7 @@ def solve_ex_cases(rng, d, variant):
                 (lambda x, y: np.linalg.solve(x.T, y.T).T)
             outs = _bmap(f, ha, hb, batch=batch) if a.size and b.size else []
             e = _stack(outs, batch, sb[-2:], ha.dtype)
-        res.append(LCase([(a, d), (b, d)], {"left": left}, [e, np.zeros(batch, np.int32)],
+        res.append(Case([(a, d), (b, d)], {"left": left}, [e, np.zeros(batch, np.int32)],
                          [d, I32], mag=_mag(a, e)))
     return res
 
@@ -127,13 +124,10 @@ def solve_ex_cases(rng, d, variant):
 def cholesky_ex_cases(rng, d, variant):
     res = []
     for s in SQ.get(variant, []):
-        a = spd(rng, d, s)
-        ha = hp(a)
-        low = np.linalg.cholesky(ha) if a.size else np.zeros(s, ha.dtype)
-        mag = cond_mag(a) * max(1.0, float(np.sqrt(np.max(np.abs(ha), initial=0))))
+        a, low, mag = chol_sample(rng, d, s)
         info = np.zeros(s[:-2], np.int32)
-        res.append(LCase([(a, d)], {}, [low, info], [d, I32], mag=mag))
-        res.append(LCase([(a, d)], {"upper": True, "check_errors": True}, [_h(low), info],
+        res.append(Case([(a, d)], {}, [low, info], [d, I32], mag=mag))
+        res.append(Case([(a, d)], {"upper": True, "check_errors": True}, [mh(low), info],
                          [d, I32], mag=mag))
     return res
 
@@ -193,23 +187,34 @@ def _lu_all(ha, s, pivot):
             st(3, (m, k)), st(4, (k, n)))
 
 
-def lu_factor_cases(rng, d, variant, ex=False):
-    res = []
+def _lu_inputs(rng, d, variant):
+    """Yields (shape, pivot, sample, its float64/complex128 copy, _lu_all's references) per LU
+    sample; pivot=false samples only in the basic variant."""
     for s in LU_SHAPES.get(variant, []):
         for pivot in (True, False):
             if not pivot and variant != "basic":
                 continue
             a = _lu_sample(rng, d, s, pivot)
             ha = hp(a)
-            lu, piv, _, l, u = _lu_all(ha, s, pivot)
-            mag = 10.0 * _mag(ha[..., :min(s[-2:]), :min(s[-2:])], lu) * max(s[-2:])
-            attrs = {"pivot": pivot}
-            exp, dts = [lu, piv], [d, I32]
-            if ex:
-                exp.append(np.zeros(s[:-2], np.int32))
-                dts.append(I32)
-                attrs["check_errors"] = pivot
-            res.append(LCase([(a, d)], attrs, exp, dts, mag=mag))
+            yield s, pivot, a, ha, _lu_all(ha, s, pivot)
+
+
+def _lu_mag(ha, s, out):
+    """Tolerance scale of an LU output with entries like `out`."""
+    k = min(s[-2:])
+    return 10.0 * _mag(ha[..., :k, :k], out) * max(s[-2:])
+
+
+def lu_factor_cases(rng, d, variant, ex=False):
+    res = []
+    for s, pivot, a, ha, (lu, piv, _, _, _) in _lu_inputs(rng, d, variant):
+        attrs = {"pivot": pivot}
+        exp, dts = [lu, piv], [d, I32]
+        if ex:
+            exp.append(np.zeros(s[:-2], np.int32))
+            dts.append(I32)
+            attrs["check_errors"] = pivot
+        res.append(Case([(a, d)], attrs, exp, dts, mag=_lu_mag(ha, s, lu)))
     return res
 
 
@@ -219,17 +224,11 @@ def lu_factor_ex_cases(rng, d, variant):
 
 def lu_cases(rng, d, variant):
     res = []
-    for s in LU_SHAPES.get(variant, []):
-        for pivot in (True, False):
-            if not pivot and variant != "basic":
-                continue
-            a = _lu_sample(rng, d, s, pivot)
-            ha = hp(a)
-            _, _, p, l, u = _lu_all(ha, s, pivot)
-            if p is None:
-                p = np.zeros((0,), ha.dtype)
-            mag = 10.0 * _mag(ha[..., :min(s[-2:]), :min(s[-2:])], u) * max(s[-2:])
-            res.append(LCase([(a, d)], {"pivot": pivot}, [p, l, u], [d, d, d], mag=mag))
+    for s, pivot, a, ha, (_, _, p, l, u) in _lu_inputs(rng, d, variant):
+        if p is None:
+            p = np.zeros((0,), ha.dtype)
+        res.append(Case([(a, d)], {"pivot": pivot}, [p, l, u], [d, d, d],
+                        mag=_lu_mag(ha, s, u)))
     return res
 
 
@@ -257,12 +256,12 @@ def lu_solve_cases(rng, d, variant):
             batch = np.broadcast_shapes(sa[:-2], sbb[:-2])
 
             def f(x, y):
-                opx = _h(x) if adj else x
+                opx = mh(x) if adj else x
                 return np.linalg.solve(opx, y) if left else np.linalg.solve(opx.T, y.T).T
 
             outs = _bmap(f, ha, hb, batch=batch) if ha.size and hb.size else []
             e = _stack(outs, batch, sbb[-2:], ha.dtype)
-            res.append(LCase([(lu, d), (piv, I32), (bm, d)], {"left": left, "adjoint": adj},
+            res.append(Case([(lu, d), (piv, I32), (bm, d)], {"left": left, "adjoint": adj},
                              e, d, mag=10.0 * _mag(ha, e)))
     return res
 
@@ -307,9 +306,9 @@ def eig_cases(rng, d, variant, vectors=True):
         mag = 10.0 * max(1, s[-1]) * cond_mag(v if v.size else ha) * \
             max(1.0, float(np.max(np.abs(ha), initial=0)))
         if vectors:
-            res.append(LCase([(a, d)], {}, [w, v], [cd, cd], mag=mag))
+            res.append(Case([(a, d)], {}, [w, v], [cd, cd], mag=mag))
         else:
-            res.append(LCase([(a, d)], {}, w, cd, mag=mag))
+            res.append(Case([(a, d)], {}, w, cd, mag=mag))
     return res
 
 
@@ -362,7 +361,7 @@ def lstsq_cases(rng, d, variant):
             sv_e = sv if dv in ("gelsd", "gelss") else empty
             mag = 10.0 * _mag(ha[..., :min(m, n), :min(m, n)] if ha.size else ha, x) * \
                 max(1.0, float(np.max(np.abs(hb), initial=0)))
-            res.append(LCase([(a, d), (bm, d)], attrs, [x, r_e, rk_e, sv_e], [d, rd, I64, rd],
+            res.append(Case([(a, d), (bm, d)], attrs, [x, r_e, rk_e, sv_e], [d, rd, I64, rd],
                              mag=mag))
     return res
 
@@ -400,7 +399,7 @@ def householder_product_cases(rng, d, variant):
         e = _stack(outs, sa[:-2], sa[-2:], np.complex128)
         if d.kind != "c":
             e = e.real
-        res.append(LCase([(a, d), (tau, d)], {}, e, d, mag=10.0 * max(sa[-2:]) ** 2))
+        res.append(Case([(a, d), (tau, d)], {}, e, d, mag=10.0 * max(sa[-2:]) ** 2))
     return res
 
 

@@ -13,26 +13,9 @@ import numpy as np
 import pytest
 
 import tensord as td
+from spec_common import Case, hp, mh, real_of
 
 F32, F64, C64, C128 = td.float32, td.float64, td.complex64, td.complex128
-
-
-class LCase:
-    """Same fields as test_ops.Case."""
-
-    def __init__(self, inputs, attrs, expected, out_dtypes, mag=1.0):
-        self.inputs = inputs
-        self.attrs = attrs
-        self.expected = expected if isinstance(expected, (list, tuple)) else [expected]
-        self.out_dtypes = out_dtypes if isinstance(out_dtypes, (list, tuple)) else \
-            [out_dtypes] * len(self.expected)
-        self.mag = mag
-        self.variadic = False
-        self.exact = False
-
-
-def real_of(d):
-    return {C64: F32, C128: F64}.get(d, d)
 
 
 def gen(rng, d, shape, lo=-1.0, hi=1.0):
@@ -57,15 +40,6 @@ def spd(rng, d, shape):
     return a.astype(d.numpy_dtype)
 
 
-def hp(x):
-    x = np.asarray(x)
-    return x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)
-
-
-def _h(x):
-    return np.conj(np.swapaxes(x, -1, -2))
-
-
 def cond_mag(a):
     """Scale for absolute tolerances: condition number times the largest entry size."""
     a = hp(a)
@@ -85,7 +59,7 @@ def inv_cases(rng, d, variant):
     for s in SQ.get(variant, []):
         a = well_cond(rng, d, s)
         e = np.linalg.inv(hp(a)) if a.size else np.zeros(s, hp(a).dtype)
-        res.append(LCase([(a, d)], {}, e, d, mag=cond_mag(a) * max(1.0, np.max(np.abs(e),
+        res.append(Case([(a, d)], {}, e, d, mag=cond_mag(a) * max(1.0, np.max(np.abs(e),
                                                                                   initial=0))))
     return res
 
@@ -96,11 +70,11 @@ def det_cases(rng, d, variant):
         a = well_cond(rng, d, s)
         e = np.linalg.det(hp(a)) if a.size else np.ones(s[:-2], hp(a).dtype)
         mag = cond_mag(a) * max(1.0, float(np.max(np.abs(e), initial=0))) * max(1, s[-1])
-        res.append(LCase([(a, d)], {}, e, d, mag=mag))
+        res.append(Case([(a, d)], {}, e, d, mag=mag))
     if variant == "basic":
         # A singular matrix: det 0 (no error), checked with an absolute tolerance.
         a = np.array([[1, 2], [2, 4]], d.numpy_dtype)
-        res.append(LCase([(a, d)], {}, np.zeros((), hp(a).dtype), d, mag=10.0))
+        res.append(Case([(a, d)], {}, np.zeros((), hp(a).dtype), d, mag=10.0))
     return res
 
 
@@ -112,7 +86,7 @@ def slogdet_cases(rng, d, variant):
             sg, la = np.linalg.slogdet(hp(a))
         else:
             sg, la = np.ones(s[:-2], hp(a).dtype), np.zeros(s[:-2])
-        res.append(LCase([(a, d)], {}, [sg, la], [d, real_of(d)],
+        res.append(Case([(a, d)], {}, [sg, la], [d, real_of(d)],
                          mag=cond_mag(a) * max(1, s[-1])))
     return res
 
@@ -144,20 +118,25 @@ def solve_cases(rng, d, variant):
             else:
                 e = np.zeros(shp + (sa[-1], sb[-1]), ha.dtype)
         mag = cond_mag(a) * max(1.0, float(np.max(np.abs(e), initial=0)))
-        res.append(LCase([(a, d), (b, d)], {}, e, d, mag=mag))
+        res.append(Case([(a, d), (b, d)], {}, e, d, mag=mag))
     return res
+
+
+def chol_sample(rng, d, s):
+    """An SPD sample, its lower Cholesky factor (float64/complex128) and tolerance scale."""
+    a = spd(rng, d, s)
+    ha = hp(a)
+    low = np.linalg.cholesky(ha) if a.size else np.zeros(s, ha.dtype)
+    mag = cond_mag(a) * max(1.0, float(np.sqrt(np.max(np.abs(ha), initial=0))))
+    return a, low, mag
 
 
 def cholesky_cases(rng, d, variant):
     res = []
     for s in SQ.get(variant, []):
-        a = spd(rng, d, s)
-        ha = hp(a)
-        low = np.linalg.cholesky(ha) if a.size else np.zeros(s, ha.dtype)
-        up = np.conj(np.swapaxes(low, -1, -2))
-        mag = cond_mag(a) * max(1.0, float(np.sqrt(np.max(np.abs(ha), initial=0))))
-        res.append(LCase([(a, d)], {}, low, d, mag=mag))
-        res.append(LCase([(a, d)], {"upper": True}, up, d, mag=mag))
+        a, low, mag = chol_sample(rng, d, s)
+        res.append(Case([(a, d)], {}, low, d, mag=mag))
+        res.append(Case([(a, d)], {"upper": True}, mh(low), d, mag=mag))
     return res
 
 
@@ -186,13 +165,13 @@ def qr_cases(rng, d, variant):
                     np.broadcast_to(np.eye(m, qc), s[:-2] + (m, qc)).astype(ha.dtype)
                 r = np.zeros(s[:-2] + (rr, n), ha.dtype)
             mag = 10.0 * max(1.0, float(np.max(np.abs(ha), initial=0))) * max(m, n, 1)
-            res.append(LCase([(a, d)], {"mode": mode}, [q, r], d, mag=mag))
+            res.append(Case([(a, d)], {"mode": mode}, [q, r], d, mag=mag))
     return res
 
 
 def herm(rng, d, shape):
     a = gen(rng, d, shape)
-    return ((a + _h(a)) / 2).astype(d.numpy_dtype)
+    return ((a + mh(a)) / 2).astype(d.numpy_dtype)
 
 
 def diag_distinct(rng, d, shape, positive=False):
@@ -222,7 +201,7 @@ def eigh_cases(rng, d, variant):
                 w, v = np.linalg.eigh(ha, UPLO=uplo)
             else:
                 w, v = np.zeros(s[:-1]), np.zeros(s, ha.dtype)
-            res.append(LCase([(a, d)], {"UPLO": uplo}, [w, v], [real_of(d), d],
+            res.append(Case([(a, d)], {"UPLO": uplo}, [w, v], [real_of(d), d],
                              mag=10.0 * max(1, s[-1])))
     return res
 
@@ -240,7 +219,7 @@ def eigvalsh_cases(rng, d, variant):
                 bad = (a + tri(np.full(s[-2:], 5.0), 1 if uplo == "L" else -1)).astype(
                     d.numpy_dtype)
             w = np.linalg.eigvalsh(ha, UPLO=uplo) if ha.size else np.zeros(s[:-1])
-            res.append(LCase([(bad, d)], {"UPLO": uplo}, w, real_of(d),
+            res.append(Case([(bad, d)], {"UPLO": uplo}, w, real_of(d),
                              mag=10.0 * max(1, s[-1])))
     return res
 
@@ -266,7 +245,7 @@ def svd_cases(rng, d, variant):
                 vh = np.broadcast_to(np.eye(vr, n), s[:-2] + (vr, n)).astype(ha.dtype) \
                     if full else np.zeros(s[:-2] + (vr, n), ha.dtype)
                 sv = np.zeros(s[:-2] + (k,))
-            res.append(LCase([(a, d)], {"full_matrices": full}, [u, sv, vh],
+            res.append(Case([(a, d)], {"full_matrices": full}, [u, sv, vh],
                              [d, real_of(d), d], mag=10.0 * max(m, n, 1)))
     return res
 
@@ -278,7 +257,7 @@ def svdvals_cases(rng, d, variant):
         ha = hp(a)
         sv = np.linalg.svd(ha, compute_uv=False) if ha.size else \
             np.zeros(s[:-2] + (min(s[-2], s[-1]),))
-        res.append(LCase([(a, d)], {}, sv, real_of(d), mag=10.0 * max(s[-1], s[-2], 1)))
+        res.append(Case([(a, d)], {}, sv, real_of(d), mag=10.0 * max(s[-1], s[-2], 1)))
     return res
 
 
@@ -302,10 +281,6 @@ EPS = {F32: np.finfo(np.float32).eps, C64: np.finfo(np.float32).eps,
 # A backward-stable factorisation leaves residuals of a small multiple of n * eps * |A|;
 # 30 n eps is generous for n <= 16 yet far below what a wrong result gives (~1).
 K = 30.0
-
-
-def _h(x):
-    return np.conj(np.swapaxes(x, -1, -2))
 
 
 def _nrm(x):
@@ -345,7 +320,7 @@ def test_linalg_residuals(client):
                 assert np.all(np.triu(lo, 1) == 0), "cholesky triangle " + what
                 dg = np.diagonal(lo, axis1=-2, axis2=-1)
                 assert np.all(np.real(dg) > 0) and np.all(np.imag(dg) == 0)
-                assert _nrm(lo @ _h(lo) - s) <= K * n * eps * _nrm(s), "cholesky " + what
+                assert _nrm(lo @ mh(lo) - s) <= K * n * eps * _nrm(s), "cholesky " + what
                 # qr, reduced and complete, square and tall and wide
                 for m2, n2 in ((n, n), (n + 2, n), (n, n + 3)):
                     g = gen(rng, d, bs + (m2, n2))
@@ -358,7 +333,7 @@ def test_linalg_residuals(client):
                         assert _nrm(q @ r - hg) <= tol * max(1.0, _nrm(hg)), \
                             "qr %s %s (%d, %d)" % (mode, what, m2, n2)
                         eye = np.eye(q.shape[-1])
-                        assert _nrm(_h(q) @ q - eye) <= tol, "qr Q^H Q %s" % what
+                        assert _nrm(mh(q) @ q - eye) <= tol, "qr Q^H Q %s" % what
                         assert np.all(np.tril(r, -1) == 0), "qr R triangle"
                 # eigh: A V - V diag(w), V^H V - I; eigvalsh agrees with eigh
                 hm = hp(herm(rng, d, bs + (n, n)))
@@ -368,7 +343,7 @@ def test_linalg_residuals(client):
                 w, v = hp(w.numpy()), hp(v.numpy())
                 tol = K * n * eps * max(1.0, _nrm(hm))
                 assert _nrm(hm @ v - v * w[..., None, :]) <= tol, "eigh A V - V w " + what
-                assert _nrm(_h(v) @ v - np.eye(n)) <= K * n * eps, "eigh V^H V " + what
+                assert _nrm(mh(v) @ v - np.eye(n)) <= K * n * eps, "eigh V^H V " + what
                 assert np.all(np.diff(w, axis=-1) >= 0)
                 wn = np.linalg.eigvalsh(hm)
                 assert _nrm(w - wn) <= tol, "eigh vs numpy " + what
@@ -388,8 +363,8 @@ def test_linalg_residuals(client):
                         rec = (u[..., :, :k] * sv[..., None, :]) @ vh[..., :k, :]
                         assert _nrm(rec - hg) <= tol * max(1.0, _nrm(hg)), \
                             "svd U S Vh %s full=%s (%d, %d)" % (what, full, m2, n2)
-                        assert _nrm(_h(u) @ u - np.eye(u.shape[-1])) <= tol
-                        assert _nrm(vh @ _h(vh) - np.eye(vh.shape[-2])) <= tol
+                        assert _nrm(mh(u) @ u - np.eye(u.shape[-1])) <= tol
+                        assert _nrm(vh @ mh(vh) - np.eye(vh.shape[-2])) <= tol
                         assert _nrm(sv - sn) <= tol * max(1.0, _nrm(sn))
                     s2 = hp(td.op("svdvals", tg, client=client).numpy())
                     assert _nrm(s2 - sn) <= tol * max(1.0, _nrm(sn)), "svdvals " + what

@@ -12,32 +12,10 @@ import numpy as np
 import scipy.linalg
 
 import tensord as td
+from spec_common import Case, hp, real_of
 
 F32, F64, C64, C128, I64 = td.float32, td.float64, td.complex64, td.complex128, td.int64
 INF = float("inf")
-
-
-class NCase:
-    """Same fields as test_ops.Case."""
-
-    def __init__(self, inputs, attrs, expected, out_dtypes, mag=1.0):
-        self.inputs = inputs
-        self.attrs = attrs
-        self.expected = expected if isinstance(expected, (list, tuple)) else [expected]
-        self.out_dtypes = out_dtypes if isinstance(out_dtypes, (list, tuple)) else \
-            [out_dtypes] * len(self.expected)
-        self.mag = mag
-        self.variadic = False
-        self.exact = False
-
-
-def real_of(d):
-    return {C64: F32, C128: F64}.get(d, d)
-
-
-def hp(x):
-    x = np.asarray(x)
-    return x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)
 
 
 def gen(rng, d, shape, lo=0.2, hi=1.0):
@@ -113,13 +91,13 @@ def vector_norm_cases(rng, d, variant):
         if at.get("ord") == 0.0 and x.size:
             x.reshape(-1)[::3] = 0    # ord 0 counts nonzeros
         e = np_vector_norm(x, at.get("ord", 2.0), at.get("dim"), at.get("keepdim", False))
-        res.append(NCase([(x, d)], at, e, real_of(d), mag=max(1.0, float(np.max(e,
+        res.append(Case([(x, d)], at, e, real_of(d), mag=max(1.0, float(np.max(e,
                                                                                initial=0)))))
     if variant == "basic" and d in (F32, C64):
         # dtype: computed (and returned) in double precision.
         wide = {F32: F64, C64: C128}[d]
         x = gen(rng, d, (3, 4))
-        res.append(NCase([(x, d)], {"dim": [1], "dtype": wide},
+        res.append(Case([(x, d)], {"dim": [1], "dtype": wide},
                          np_vector_norm(x, 2.0, [1], False), real_of(wide)))
     return res
 
@@ -162,11 +140,11 @@ def matrix_norm_cases(rng, d, variant):
         e = np_matrix_norm(x, ordn, dim, at.get("keepdim", False)) if x.size else \
             np.zeros(np.linalg.norm(np.ones(shape), axis=tuple(dim),
                                     keepdims=at.get("keepdim", False)).shape)
-        res.append(NCase([(x, d)], at, e, real_of(d), mag=max(1.0, float(np.max(e, initial=0)))))
+        res.append(Case([(x, d)], at, e, real_of(d), mag=max(1.0, float(np.max(e, initial=0)))))
     if variant == "basic" and d in (F32, C64):
         wide = {F32: F64, C64: C128}[d]
         x = gen(rng, d, (3, 4))
-        res.append(NCase([(x, d)], {"ord": "inf", "dtype": wide}, np_matrix_norm(x, "inf"),
+        res.append(Case([(x, d)], {"ord": "inf", "dtype": wide}, np_matrix_norm(x, "inf"),
                          real_of(wide)))
     return res
 
@@ -206,7 +184,7 @@ def norm_cases(rng, d, variant):
         else:
             x = gen(rng, d, shape)
         e = np_norm(x, ordn, dim, at.get("keepdim", False)) if x.size else np.zeros(())
-        res.append(NCase([(x, d)], at, e, real_of(d), mag=max(1.0, float(np.max(e, initial=0)))))
+        res.append(Case([(x, d)], at, e, real_of(d), mag=max(1.0, float(np.max(e, initial=0)))))
     return res
 
 
@@ -233,7 +211,7 @@ def cond_cases(rng, d, variant):
         else:
             e = np.zeros(shape[:-2])
         e = np.asarray(e, np.float64)
-        res.append(NCase([(x, d)], at, e, real_of(d), mag=10.0 * max(1.0, float(np.max(e,
+        res.append(Case([(x, d)], at, e, real_of(d), mag=10.0 * max(1.0, float(np.max(e,
                                                                                  initial=0)))))
     return res
 
@@ -306,18 +284,18 @@ def matrix_rank_cases(rng, d, variant):
               (distinct_sv(rng, d, (4, 4), [10, 3, 1, 0.1]), {"atol": 0.0}),
               (herm_of(rng, d, 4, [5.0, -3.0, 0.02, 1.0]), {"hermitian": True, "atol": 0.5})]
         for x, at in xs:
-            res.append(NCase([(x, d)], at, np_rank(x, d, at.get("atol"), at.get("rtol"),
+            res.append(Case([(x, d)], at, np_rank(x, d, at.get("atol"), at.get("rtol"),
                                                    at.get("hermitian", False)), I64))
         b = rng.integers(-3, 4, (4, 2)).astype(np.float64)
         h = (b @ np.diag([1.0, -1.0]) @ b.T).astype(d.numpy_dtype)   # rank 2, indefinite
-        res.append(NCase([(h, d)], {"hermitian": True}, np_rank(h, d, hermitian=True), I64))
+        res.append(Case([(h, d)], {"hermitian": True}, np_rank(h, d, hermitian=True), I64))
     elif variant == "noncontig":
         x = int_lowrank(rng, d, 4, 3, 2, (2,))
-        res.append(NCase([(x, d)], {}, np_rank(x, d), I64))
+        res.append(Case([(x, d)], {}, np_rank(x, d), I64))
     elif variant == "zero":
         for s in ((0, 3, 3), (3, 0)):
             x = np.zeros(s, d.numpy_dtype)
-            res.append(NCase([(x, d)], {}, np.zeros(s[:-2], np.int64), I64))
+            res.append(Case([(x, d)], {}, np.zeros(s[:-2], np.int64), I64))
     return res
 
 
@@ -335,14 +313,14 @@ def pinv_cases(rng, d, variant):
                    (int_lowrank(rng, d, 4, 3, 2), {})]
         for x, at in xs:
             e = np_pinv(x, d, at.get("atol"), at.get("rtol"), at.get("hermitian", False))
-            res.append(NCase([(x, d)], at, e, d, mag=100.0 * max(1.0, float(np.max(np.abs(e))))))
+            res.append(Case([(x, d)], at, e, d, mag=100.0 * max(1.0, float(np.max(np.abs(e))))))
     elif variant == "noncontig":
         for x in (distinct_sv(rng, d, (3, 4)), distinct_sv(rng, d, (2, 3, 3))):
-            res.append(NCase([(x, d)], {}, np_pinv(x, d), d, mag=100.0))
+            res.append(Case([(x, d)], {}, np_pinv(x, d), d, mag=100.0))
     elif variant == "zero":
         for s in ((0, 3, 2), (3, 0)):
             x = np.zeros(s, d.numpy_dtype)
-            res.append(NCase([(x, d)], {}, np_pinv(x, d), d))
+            res.append(Case([(x, d)], {}, np_pinv(x, d), d))
     return res
 
 
@@ -375,7 +353,7 @@ def matrix_exp_cases(rng, d, variant):
         xs = [np.zeros((0, 3, 3), d.numpy_dtype), np.zeros((0, 0), d.numpy_dtype)]
     for x in xs:
         e = expm_ref(x)
-        res.append(NCase([(x, d)], {}, e, d, mag=10.0 * max(1.0, float(np.max(np.abs(e),
+        res.append(Case([(x, d)], {}, e, d, mag=10.0 * max(1.0, float(np.max(np.abs(e),
                                                                                initial=0)))))
     return res
 

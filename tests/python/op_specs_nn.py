@@ -13,31 +13,11 @@ import math
 import numpy as np
 
 import tensord as td
-from tensord.client import bf16_bits_to_f32, f32_to_bf16_bits
+from spec_common import Case, hp, round_to
 
 B, I32, I64 = td.bool_, td.int32, td.int64
 F16, BF16, F32, F64, C64, C128 = (td.float16, td.bfloat16, td.float32, td.float64,
                                   td.complex64, td.complex128)
-
-
-class NNCase:
-    """Same fields as test_ops.Case."""
-
-    def __init__(self, inputs, attrs, expected, out_dtypes, mag=1.0):
-        self.inputs = inputs
-        self.attrs = attrs
-        self.expected = expected if isinstance(expected, (list, tuple)) else [expected]
-        self.out_dtypes = out_dtypes if isinstance(out_dtypes, (list, tuple)) else \
-            [out_dtypes] * len(self.expected)
-        self.mag = mag
-        self.variadic = False
-        self.exact = False
-
-
-def _round(x, d):
-    if d is BF16:
-        return bf16_bits_to_f32(f32_to_bf16_bits(np.asarray(x, np.float32)))
-    return np.asarray(x).astype(d.numpy_dtype)
 
 
 def gen(rng, d, shape, lo=-2.0, hi=2.0):
@@ -45,12 +25,7 @@ def gen(rng, d, shape, lo=-2.0, hi=2.0):
     if d.kind == "c":
         z = rng.uniform(lo, hi, shape) + 1j * rng.uniform(lo, hi, shape)
         return z.astype(d.numpy_dtype)
-    return _round(rng.uniform(lo, hi, shape), d)
-
-
-def hp(x):
-    x = np.asarray(x)
-    return x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)
+    return round_to(rng.uniform(lo, hi, shape), d)
 
 
 def pair(v, default):
@@ -80,7 +55,7 @@ def linear_cases(rng, d, variant):
             args.append(hp(b))
         exp = np_linear(*args)
         mag = float(np.max(np_linear(*[np.abs(a) for a in args]), initial=1.0))
-        res.append(NNCase(ins, {}, exp, d, mag=mag))
+        res.append(Case(ins, {}, exp, d, mag=mag))
     return res
 
 
@@ -160,7 +135,7 @@ def conv_cases(rng, d, variant):
         amag = np_conv2d(np.abs(hp(x)), np.abs(hp(w)), None if b is None else np.abs(hp(b)),
                          *args)
         ins = [(x, d), (w, d)] + ([(b, d)] if bias else [])
-        res.append(NNCase(ins, attrs, exp, d, mag=float(np.max(amag, initial=1.0))))
+        res.append(Case(ins, attrs, exp, d, mag=float(np.max(amag, initial=1.0))))
     return res
 
 
@@ -221,7 +196,7 @@ def conv_bwd_input_cases(rng, d, variant):
         a = dict(attrs, input_size=[xs[2], xs[3]])
         exp = np_conv2d_backward_input(hp(g), hp(w), xs[2:], *args)
         amag = np_conv2d_backward_input(np.abs(hp(g)), np.abs(hp(w)), xs[2:], *args)
-        res.append(NNCase([(g, d), (w, d)], a, exp, d, mag=float(np.max(amag, initial=1.0))))
+        res.append(Case([(g, d), (w, d)], a, exp, d, mag=float(np.max(amag, initial=1.0))))
     return res
 
 
@@ -233,7 +208,7 @@ def conv_bwd_weight_cases(rng, d, variant):
         a = dict(attrs, kernel_size=[ws[2], ws[3]])
         exp = np_conv2d_backward_weight(hp(x), hp(g), ws[2:], *args)
         amag = np_conv2d_backward_weight(np.abs(hp(x)), np.abs(hp(g)), ws[2:], *args)
-        res.append(NNCase([(x, d), (g, d)], a, exp, d, mag=float(np.max(amag, initial=1.0))))
+        res.append(Case([(x, d), (g, d)], a, exp, d, mag=float(np.max(amag, initial=1.0))))
     return res
 
 
@@ -256,7 +231,7 @@ def im2col_cases(rng, d, variant):
         exp = np_unfold(v if v.ndim == 4 else v[None], *unfold_attrs(attrs))
         if v.ndim == 3:
             exp = exp[0]
-        res.append(NNCase([(x, d)], attrs, exp, d))
+        res.append(Case([(x, d)], attrs, exp, d))
     return res
 
 
@@ -276,7 +251,7 @@ def col2im_cases(rng, d, variant):
                       p, s)
         if v.ndim == 2:
             exp = exp[0]
-        res.append(NNCase([(x, d)], attrs, exp, d, mag=4.0))
+        res.append(Case([(x, d)], attrs, exp, d, mag=4.0))
     return res
 
 
@@ -385,7 +360,7 @@ def max_pool_cases(rng, d, variant):
     for xs, attrs in table:
         x = gen(rng, d, xs)
         vals, idx = np_max_pool(hp(x), attrs)
-        res.append(NNCase([(x, d)], attrs, [vals, idx], [d, I64]))
+        res.append(Case([(x, d)], attrs, [vals, idx], [d, I64]))
     return res
 
 
@@ -402,7 +377,7 @@ def max_pool_backward_cases(rng, d, variant):
         inf = idx.reshape(gf.shape)
         for pl in range(exp.shape[0]):
             np.add.at(exp[pl], inf[pl], gf[pl])
-        res.append(NNCase([(g, d), (idx, I64)], {"input_size": hw}, exp.reshape(xs), d,
+        res.append(Case([(g, d), (idx, I64)], {"input_size": hw}, exp.reshape(xs), d,
                           mag=4.0))
     return res
 
@@ -418,7 +393,7 @@ def avg_pool_cases(rng, d, variant):
     for xs, attrs in table:
         x = gen(rng, d, xs)
         exp, _ = np_avg_pool(hp(x), attrs)
-        res.append(NNCase([(x, d)], attrs, exp, d, mag=2.0))
+        res.append(Case([(x, d)], attrs, exp, d, mag=2.0))
     return res
 
 
@@ -434,7 +409,7 @@ def avg_pool_backward_cases(rng, d, variant):
         a = dict(attrs)
         a["input_size"] = list(xs[-2:])
         exp = np_avg_pool_backward(hp(g), attrs, xs[-2:])
-        res.append(NNCase([(g, d)], a, exp, d, mag=4.0))
+        res.append(Case([(g, d)], a, exp, d, mag=4.0))
     return res
 
 
@@ -457,7 +432,7 @@ def softmax_cases(log):
         res = []
         for shape, dim in table.get(variant, []):
             x = gen(rng, d, shape, -4, 4)
-            res.append(NNCase([(x, d)], {"dim": dim}, np_softmax(hp(x), dim, log), d,
+            res.append(Case([(x, d)], {"dim": dim}, np_softmax(hp(x), dim, log), d,
                               mag=4.0 if log else 1.0))
         return res
     return cases
@@ -470,9 +445,9 @@ def dropout_cases(rng, d, variant):
     x = gen(rng, d, shape)
     v = hp(x)
     ones = np.ones(shape, bool)
-    return [NNCase([(x, d)], {"p": 0.0}, [v, ones], [d, B]),
-            NNCase([(x, d)], {"p": 0.5, "train": False}, [v, ones], [d, B]),
-            NNCase([(x, d)], {"p": 1.0}, [np.zeros(shape), ~ones], [d, B])]
+    return [Case([(x, d)], {"p": 0.0}, [v, ones], [d, B]),
+            Case([(x, d)], {"p": 0.5, "train": False}, [v, ones], [d, B]),
+            Case([(x, d)], {"p": 1.0}, [np.zeros(shape), ~ones], [d, B])]
 
 
 def embedding_cases(rng, d, variant):
@@ -486,7 +461,7 @@ def embedding_cases(rng, d, variant):
     for ws, idx, idt, attrs in table.get(variant, []):
         w = gen(rng, d, ws)
         idx = idx.astype(idt.numpy_dtype)
-        res.append(NNCase([(w, d), (idx, idt)], attrs, hp(w)[idx.astype(np.int64)], d))
+        res.append(Case([(w, d), (idx, idt)], attrs, hp(w)[idx.astype(np.int64)], d))
     return res
 
 
@@ -507,7 +482,7 @@ def embedding_backward_cases(rng, d, variant):
             exp[pad % nw] = 0
         a = dict(attrs)
         a["num_weights"] = nw
-        res.append(NNCase([(g, d), (idx.astype(idt.numpy_dtype), idt)], a, exp, d, mag=4.0))
+        res.append(Case([(g, d), (idx.astype(idt.numpy_dtype), idt)], a, exp, d, mag=4.0))
     return res
 
 
@@ -543,7 +518,7 @@ def layer_norm_cases(rng, d, variant):
         a = dict(attrs)
         a["normalized_shape"] = ns
         exp = np_layer_norm(hp(x), ns, aff[0], aff[1], attrs.get("eps", 1e-5))
-        res.append(NNCase(ins, a, exp, [d, d, d], mag=4.0))
+        res.append(Case(ins, a, exp, [d, d, d], mag=4.0))
     return res
 
 
@@ -565,8 +540,8 @@ def gelu_cases(rng, d, variant):
     if shape is None:
         return []
     x = gen(rng, d, shape, -3, 3)
-    return [NNCase([(x, d)], {}, np_gelu(hp(x), "none"), d),
-            NNCase([(x, d)], {"approximate": "tanh"}, np_gelu(hp(x), "tanh"), d)]
+    return [Case([(x, d)], {}, np_gelu(hp(x), "none"), d),
+            Case([(x, d)], {"approximate": "tanh"}, np_gelu(hp(x), "tanh"), d)]
 
 
 def threshold_backward_cases(rng, d, variant):
@@ -574,14 +549,14 @@ def threshold_backward_cases(rng, d, variant):
     if shape is None:
         return []
     g, x = gen(rng, d, shape), gen(rng, d, shape)
-    res = [NNCase([(g, d), (x, d)], {}, np.where(hp(x) > 0, hp(g), 0.0), d),
-           NNCase([(g, d), (x, d)], {"threshold": 0.5}, np.where(hp(x) > 0.5, hp(g), 0.0), d)]
+    res = [Case([(g, d), (x, d)], {}, np.where(hp(x) > 0, hp(g), 0.0), d),
+           Case([(g, d), (x, d)], {"threshold": 0.5}, np.where(hp(x) > 0.5, hp(g), 0.0), d)]
     if variant == "basic" and x.size >= 2:
         # exactly zero where x <= threshold, even for an infinite or NaN g
         gi, xi = g.copy(), x.copy()
         gi.flat[0], xi.flat[0] = np.inf, -1.0
         gi.flat[1], xi.flat[1] = np.nan, 0.0
-        res.append(NNCase([(gi, d), (xi, d)], {}, np.where(hp(xi) > 0, hp(gi), 0.0), d))
+        res.append(Case([(gi, d), (xi, d)], {}, np.where(hp(xi) > 0, hp(gi), 0.0), d))
     return res
 
 
@@ -590,7 +565,7 @@ def erf_cases(rng, d, variant):
     if shape is None:
         return []
     x = gen(rng, d, shape, -2.5, 2.5)
-    return [NNCase([(x, d)], {}, _erf(hp(x)), d)]
+    return [Case([(x, d)], {}, _erf(hp(x)), d)]
 
 
 def np_nll(lp, t, w, reduction, ignore):
@@ -632,7 +607,7 @@ def nll_cases(rng, d, variant):
             w = hp(wa)
         exp = np_nll(hp(lp), ta, w, attrs.get("reduction", "mean"),
                      attrs.get("ignore_index", -100))
-        res.append(NNCase(ins, attrs, exp, d, mag=8.0))
+        res.append(Case(ins, attrs, exp, d, mag=8.0))
     return res
 
 

@@ -19,33 +19,17 @@ import numpy as np
 
 import tensord as td
 from tensord.client import bf16_bits_to_f32, f32_to_bf16_bits
+from spec_common import Case, round_to
 
 B, U8, I8, I16, I32, I64 = td.bool_, td.uint8, td.int8, td.int16, td.int32, td.int64
 F16, BF16, F32, F64 = td.float16, td.bfloat16, td.float32, td.float64
 C64, C128 = td.complex64, td.complex128
 
 
-class SCase:
-    """Same fields as test_ops.Case."""
-
-    def __init__(self, inputs, attrs, expected, out_dtypes, mag=1.0, exact=False):
-        self.inputs = inputs
-        self.attrs = attrs
-        self.expected = expected if isinstance(expected, (list, tuple)) else [expected]
-        self.out_dtypes = out_dtypes if isinstance(out_dtypes, (list, tuple)) else \
-            [out_dtypes] * len(self.expected)
-        self.mag = mag
-        self.variadic = False
-        self.exact = exact
-
-
 # ---- sample values ------------------------------------------------------------------------
 def rnd(x, d):
     """float64 values rounded to dtype d, as stored (bfloat16 in a float32 array)."""
-    x = np.asarray(x, np.float64)
-    if d is BF16:
-        return bf16_bits_to_f32(f32_to_bf16_bits(x.astype(np.float32)))
-    return x.astype(d.numpy_dtype)
+    return round_to(np.asarray(x, np.float64), d)
 
 
 def gen(rng, d, shape):
@@ -126,9 +110,9 @@ def sort_cases(argsort):
             dim = attrs.get("dim", -1) if ndim else 0
             v, i = np_sort(x, dim, attrs.get("descending", False))
             if argsort:
-                res.append(SCase([(x, d)], dict(attrs), [i], [I64]))
+                res.append(Case([(x, d)], dict(attrs), [i], [I64]))
             else:
-                res.append(SCase([(x, d)], dict(attrs), [hp(v, d), i], [d, I64]))
+                res.append(Case([(x, d)], dict(attrs), [hp(v, d), i], [d, I64]))
 
         if variant in ("basic", "noncontig"):
             shape = (3, 5) if variant == "basic" else (4, 5)
@@ -191,7 +175,7 @@ def searchsorted_cases(rng, d, variant):
     def add(seq, vals, right, vd=None):
         vd = vd or d
         exp = np_searchsorted(hp(seq, d), hp(vals, vd), right)
-        res.append(SCase([(seq, d), (vals, vd)], {"right": right} if right is not None else {},
+        res.append(Case([(seq, d), (vals, vd)], {"right": right} if right is not None else {},
                          exp, I64))
 
     if variant in ("basic", "noncontig"):
@@ -248,7 +232,7 @@ def count_nonzero_cases(rng, d, variant):
         axis = None if dims is None else tuple(dims)
         exp = np.count_nonzero(x, axis=axis, keepdims=keep) if axis != () else \
             (x != 0).astype(np.int64)
-        res.append(SCase([(x, d)], attrs, np.asarray(exp, np.int64), I64))
+        res.append(Case([(x, d)], attrs, np.asarray(exp, np.int64), I64))
 
     if variant in ("basic", "noncontig"):
         x = nz_values(rng, d, (3, 4))
@@ -269,7 +253,7 @@ def count_nonzero_cases(rng, d, variant):
         one = np.ones((), d.numpy_dtype) if d is not BF16 else rnd(1.0, d)
         for dims in ([0], [-1]):
             # NumPy has no axis 0 on a 0-d array; torch (and the op) accept 0 and -1.
-            res.append(SCase([(one, d)], {"dim": dims, "keepdim": True},
+            res.append(Case([(one, d)], {"dim": dims, "keepdim": True},
                              np.ones((), np.int64), I64))
     return res
 
@@ -285,10 +269,10 @@ def nonzero_cases(rng, d, variant):
         exp = np.argwhere(x).astype(np.int64)
         if not shape:
             exp = np.zeros((int(np.count_nonzero(x)), 0), np.int64)
-        res.append(SCase([(x, d)], {"count": int(np.count_nonzero(x))}, exp, I64))
+        res.append(Case([(x, d)], {"count": int(np.count_nonzero(x))}, exp, I64))
     if variant == "0d":
         x = np.zeros((), d.numpy_dtype) if d is not BF16 else rnd(0.0, d)
-        res.append(SCase([(x, d)], {"count": 0}, np.zeros((0, 0), np.int64), I64))
+        res.append(Case([(x, d)], {"count": 0}, np.zeros((0, 0), np.int64), I64))
     return res
 
 
@@ -313,7 +297,7 @@ def unique_count_cases(rng, d, variant):
     res = []
     for x in unique_inputs(rng, d, variant):
         n = np_unique(x)[0].size
-        res.append(SCase([(x, d)], {}, np.asarray(n, np.int64), I64))
+        res.append(Case([(x, d)], {}, np.asarray(n, np.int64), I64))
     return res
 
 
@@ -321,7 +305,7 @@ def unique_cases(rng, d, variant):
     res = []
     for x in unique_inputs(rng, d, variant):
         v, idx, inv, cnt = np_unique(x)
-        res.append(SCase([(x, d)], {"count": int(v.size)}, [hp(v, d), idx, inv, cnt],
+        res.append(Case([(x, d)], {"count": int(v.size)}, [hp(v, d), idx, inv, cnt],
                          [d, I64, I64, I64]))
     return res
 
@@ -383,7 +367,7 @@ def binary_cases(name):
                     exp = ref(hp(a, da).astype(np.float64), hp(b, db).astype(np.float64), od)
             fin = np.abs(exp[np.isfinite(exp)])
             mag = max(1.0, float(fin.max())) if fin.size else 1.0
-            res.append(SCase([(a, da), (b, db)], {}, np.asarray(exp, np.float64), od,
+            res.append(Case([(a, da), (b, db)], {}, np.asarray(exp, np.float64), od,
                              mag=mag, exact=name in ("copysign", "nextafter")))
 
         add(gen(rng, d, shapes[0]), gen(rng, d, shapes[1]), d, d, out_float(d))
@@ -402,12 +386,12 @@ def signbit_cases(rng, d, variant):
     if shape is None:
         return []
     x = gen(rng, d, shape)
-    res = [SCase([(x, d)], {}, np.signbit(x.astype(np.float64)) if d is not B else
+    res = [Case([(x, d)], {}, np.signbit(x.astype(np.float64)) if d is not B else
                  np.zeros(shape, bool), B)]
     if variant == "basic" and d.kind == "f":
         s = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, -np.nan])
         xs = rnd(s, d)
-        res.append(SCase([(xs, d)], {}, np.signbit(xs.astype(np.float64)), B))
+        res.append(Case([(xs, d)], {}, np.signbit(xs.astype(np.float64)), B))
     return res
 
 

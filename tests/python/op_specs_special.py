@@ -10,31 +10,18 @@ import numpy as np
 import scipy.special as sc
 
 import tensord as td
-from tensord.client import bf16_bits_to_f32, f32_to_bf16_bits
+from spec_common import Case, round_to
 
 B = td.bool_
 F16, BF16, F32, F64 = td.float16, td.bfloat16, td.float32, td.float64
 
 
-class SpecialCase:
-    """Same fields as test_ops.Case."""
-
-    def __init__(self, inputs, attrs, expected, out_dtype):
-        self.inputs = inputs
-        self.attrs = attrs
-        self.expected = [np.asarray(expected, np.float64)]
-        self.out_dtypes = [out_dtype]
-        ex = self.expected[0]
-        fin = np.abs(ex[np.isfinite(ex)])
-        self.mag = max(1.0, float(fin.max())) if fin.size else 1.0
-        self.variadic = False
-        self.exact = False
-
-
-def _round(x, d):
-    if d is BF16:
-        return bf16_bits_to_f32(f32_to_bf16_bits(np.asarray(x, np.float32)))
-    return np.asarray(x).astype(d.numpy_dtype)
+def special_case(inputs, attrs, expected, out_dtype):
+    """A Case with a float64 expected value; mag is its largest finite magnitude (at least 1)."""
+    ex = np.asarray(expected, np.float64)
+    fin = np.abs(ex[np.isfinite(ex)])
+    mag = max(1.0, float(fin.max())) if fin.size else 1.0
+    return Case(inputs, attrs, [ex], [out_dtype], mag=mag)
 
 
 def gen(rng, d, shape, dom):
@@ -45,7 +32,7 @@ def gen(rng, d, shape, dom):
         info = np.iinfo(d.numpy_dtype)
         return rng.integers(max(ilo, info.min), min(ihi, info.max) + 1,
                             shape).astype(d.numpy_dtype)
-    return _round(rng.uniform(lo, hi, shape), d)
+    return round_to(rng.uniform(lo, hi, shape), d)
 
 
 def out_dtype(d):
@@ -74,7 +61,7 @@ def unary(ref, dom, attrs_list=({},), zero_at=None, bool_true=False):
                 continue
             with np.errstate(all="ignore"):
                 exp = ref(x.astype(np.float64), attrs)
-            res.append(SpecialCase([(x, d)], attrs, exp, out_dtype(d)))
+            res.append(special_case([(x, d)], attrs, exp, out_dtype(d)))
         return res
     return cases
 
@@ -90,11 +77,11 @@ def binary(ref, dom_a, dom_b, zero_a=False):
             a.flat[0] = 0
         with np.errstate(all="ignore"):
             exp = ref(a.astype(np.float64), b.astype(np.float64))
-        res = [SpecialCase([(a, d), (b, d)], {}, exp, out_dtype(d))]
+        res = [special_case([(a, d), (b, d)], {}, exp, out_dtype(d))]
         if variant == "basic" and d is F32:
             # Mixed dtypes promote: float32 with float64 computes in float64.
             b64 = b.astype(np.float64)
-            res.append(SpecialCase([(a, F32), (b64, F64)], {}, exp, F64))
+            res.append(special_case([(a, F32), (b64, F64)], {}, exp, F64))
         return res
     return cases
 

@@ -18,34 +18,27 @@ from PIL import Image
 import tensord as td
 from tensord.nn import functional as F
 
-from op_specs_interp import (aa_matrix, apply_axes, area_matrix, cubic_matrix,
-                             linear_matrix, nearest_matrix)
+from op_specs_interp import apply_axes, area_matrix, linear_matrix, mats_for, nearest_matrix
 
 pytestmark = pytest.mark.timeout(180)
 
 RNG = np.random.default_rng(7)
 
 
+# F.interpolate mode -> the raw op whose per-axis matrices (op_specs_interp.mats_for) it uses.
+MODE_OP = {"nearest": "upsample_nearest", "nearest-exact": "upsample_nearest",
+           "linear": "upsample_linear", "bilinear": "upsample_linear",
+           "trilinear": "upsample_linear", "bicubic": "upsample_bicubic",
+           "area": "adaptive_avg_pool"}
+
+
 def expected(x, mode, out_size, align=False, scales=None, antialias=False):
     """Reference of F.interpolate(x, ...) given the output size and the scale factors the
     kernel sees (None: computed from the sizes)."""
-    n_in = x.shape[2:]
-    mats = []
-    for k, (a, b) in enumerate(zip(n_in, out_size)):
-        sf = None if scales is None else scales[k]
-        if mode == "nearest":
-            mats.append(nearest_matrix(a, b, sf, False))
-        elif mode == "nearest-exact":
-            mats.append(nearest_matrix(a, b, sf, True))
-        elif mode in ("linear", "bilinear", "trilinear"):
-            mats.append(aa_matrix(a, b, False, align, sf) if antialias
-                        else linear_matrix(a, b, align, sf))
-        elif mode == "bicubic":
-            mats.append(aa_matrix(a, b, True, align, sf) if antialias
-                        else cubic_matrix(a, b, align, sf))
-        else:
-            mats.append(area_matrix(a, b))
-    return apply_axes(x, mats)
+    attrs = {"exact": mode == "nearest-exact", "align_corners": align, "antialias": antialias}
+    for k in range(len(out_size) if scales is not None else 0):
+        attrs["scale_%d" % k] = scales[k]
+    return apply_axes(x, mats_for(MODE_OP[mode], x.shape[2:], out_size, attrs))
 
 
 def check(got, want, tol):

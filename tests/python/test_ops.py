@@ -17,6 +17,7 @@ import tensord as td
 from tensord.client import bf16_bits_to_f32, f32_to_bf16_bits
 
 import tdtest_daemon
+from spec_common import Case
 from op_specs_nn import NN_SPECS
 from op_specs_special import SPECIAL_SPECS
 from op_specs_fft import FFT_SPECS
@@ -116,21 +117,6 @@ def hp(x, d):
 def fl(x, d):
     """As floating point (float64 or complex128) for transcendental references."""
     return x.astype(np.complex128 if d.kind == "c" else np.float64)
-
-
-class Case:
-    """One op application: inputs [(array, dtype)], attrs, expected arrays and dtypes."""
-
-    def __init__(self, inputs, attrs, expected, out_dtypes, mag=1.0, variadic=False,
-                 exact=False):
-        self.inputs = inputs
-        self.attrs = attrs
-        self.expected = expected if isinstance(expected, (list, tuple)) else [expected]
-        self.out_dtypes = out_dtypes if isinstance(out_dtypes, (list, tuple)) else \
-            [out_dtypes] * len(self.expected)
-        self.mag = mag
-        self.variadic = variadic
-        self.exact = exact
 
 
 # Shapes of the inputs of an n-ary elementwise op per variant.

@@ -131,6 +131,45 @@ struct gcase {
     double tol, tol2; /* first- and second-order tolerances; 0: GC_TOL */
 };
 
+/* A case of op on in[0..nin) (ownership passes to the case) with attrs a[0..na) and nout
+ * outputs; the other fields zero. */
+static inline struct gcase gc_case(const char *name, enum td_op op, int nin,
+                                   struct td_tensor *const *in, int na,
+                                   const struct td_attr_arg *a, int nout)
+{
+    struct gcase k;
+    memset(&k, 0, sizeof k);
+    k.name = name;
+    k.op = op;
+    k.nin = nin;
+    for (int i = 0; i < nin; i++)
+        k.in[i] = in[i];
+    k.na = na;
+    for (int i = 0; i < na; i++)
+        k.a[i] = a[i];
+    k.nout = nout;
+    return k;
+}
+
+/* Attribute lists written in place: A(a_int(...), ...) and their length NA(...). */
+#define A(...) ((const struct td_attr_arg[]){__VA_ARGS__})
+#define NA(...)                                                                                    \
+    (int)(sizeof((const struct td_attr_arg[]){__VA_ARGS__}) / sizeof(struct td_attr_arg))
+
+/* Random [batch..., m, n] plus `shift` on the diagonal (well conditioned for shift ~ n). */
+static inline struct td_tensor *gc_shifted(enum td_dtype dt, int ndim, const int64_t *shape,
+                                           double shift)
+{
+    struct td_tensor *t = rnd(dt, ndim, shape, 0);
+    int64_t m = shape[ndim - 2], n = shape[ndim - 1], nb = td_tensor_numel(t) / (m * n);
+    for (int64_t bi = 0; bi < nb; bi++)
+        for (int64_t i = 0; i < m && i < n; i++) {
+            int64_t k = bi * m * n + i * n + i;
+            cset(t, k, cget(t, k) + shift);
+        }
+    return t;
+}
+
 static inline bool gc_diff(const struct gcase *k, int i)
 {
     return gc_floating(k->in[i]->dtype) && !(k->nodiff & (1u << i));

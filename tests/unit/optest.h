@@ -194,6 +194,17 @@ static inline struct td_tensor *run1(enum td_op op, int nin, struct td_tensor *c
 }
 
 /* Runs an op expected to fail with status and a message containing msg. */
+/* Runs op (nout outputs into out[]) and fails the test on an error. */
+static inline void runn(enum td_op op, int nin, struct td_tensor *const *in, int na,
+                        const struct td_attr_arg *a, int nout, struct td_tensor **out)
+{
+    struct td_error err;
+    td_error_clear(&err);
+    int rc = td_op_call(op, nin, in, na, a, nout, out, NULL, NULL, &err);
+    if (rc)
+        fail_msg("%s failed: %s", td_op_info_get(op)->name, err.msg);
+}
+
 static inline void run_fail(enum td_op op, int nin, struct td_tensor *const *in, int na,
                             const struct td_attr_arg *attrs, int nout, int status, const char *msg)
 {

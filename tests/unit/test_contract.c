@@ -12,43 +12,18 @@
 
 #include "gradcheck.h"
 
-#define A(...) ((const struct td_attr_arg[]){__VA_ARGS__})
-#define NA(...)                                                                                    \
-    (int)(sizeof((const struct td_attr_arg[]){__VA_ARGS__}) / sizeof(struct td_attr_arg))
 
 static const enum td_dtype DTS[2] = {TD_FLOAT64, TD_COMPLEX128};
 
 static struct gcase mkcase(const char *name, enum td_op op, int nin, struct td_tensor **in,
                            int na, const struct td_attr_arg *a)
 {
-    struct gcase k;
-    memset(&k, 0, sizeof k);
-    k.name = name;
-    k.op = op;
-    k.nin = nin;
-    for (int i = 0; i < nin; i++)
-        k.in[i] = in[i];
-    k.na = na;
-    for (int i = 0; i < na; i++)
-        k.a[i] = a[i];
-    k.nout = 1;
-    return k;
+    return gc_case(name, op, nin, in, na, a, 1);
 }
 
 static void run(struct gcase k)
 {
     gc_check(&k);
-}
-
-/* A + shift I on the last two dims (n x n): well conditioned for shift ~ n. */
-static struct td_tensor *shifted(enum td_dtype dt, int ndim, const int64_t *shape, double shift)
-{
-    struct td_tensor *t = rnd(dt, ndim, shape, 0);
-    int64_t n = shape[ndim - 1], nb = td_tensor_numel(t) / (n * n);
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t i = 0; i < n; i++)
-            cset(t, (b * n + i) * n + i, cget(t, (b * n + i) * n + i) + shift);
-    return t;
 }
 
 /* ---- values ---- */
@@ -180,7 +155,7 @@ static void test_alloc_failures(void **state)
     struct td_tensor *ab[3] = {a, b, b};
     fault_loop(TD_OP_einsum, 2, ab, 1, A(a_str("equation", "bij,jk->bki")), 1);
     fault_loop(TD_OP_einsum, 1, ab, 1, A(a_str("equation", "bij->j")), 1);
-    struct td_tensor *sq = shifted(TD_FLOAT64, 3, SHAPE(2, 3, 3), 3);
+    struct td_tensor *sq = gc_shifted(TD_FLOAT64, 3, SHAPE(2, 3, 3), 3);
     fault_loop(TD_OP_matrix_power, 1, &sq, 1, A(a_int("n", -3)), 1);
     struct td_tensor *m1 = rnd(TD_FLOAT64, 2, SHAPE(3, 3), 0);
     struct td_tensor *chain[3] = {m1, m1, m1};
@@ -248,7 +223,7 @@ static void test_other_grads(void **state)
                    0, NULL));
         for (int n = -2; n <= 3; n++)
             run(mkcase("matrix_power", TD_OP_matrix_power, 1,
-                       (struct td_tensor *[]){shifted(dt, 3, SHAPE(2, 2, 2), 2)}, 1,
+                       (struct td_tensor *[]){gc_shifted(dt, 3, SHAPE(2, 2, 2), 2)}, 1,
                        A(a_int("n", n))));
     }
 }

@@ -22,22 +22,9 @@
 static struct gcase one(const char *name, enum td_op op, struct td_tensor *x, int na,
                         const struct td_attr_arg *a)
 {
-    struct gcase k;
-    memset(&k, 0, sizeof k);
-    k.name = name;
-    k.op = op;
-    k.nin = 1;
-    k.in[0] = x;
-    k.na = na;
-    for (int i = 0; i < na; i++)
-        k.a[i] = a[i];
-    k.nout = 1;
-    return k;
+    return gc_case(name, op, 1, &x, na, a, 1);
 }
 
-#define A(...) ((const struct td_attr_arg[]){__VA_ARGS__})
-#define NA(...)                                                                                    \
-    (int)(sizeof((const struct td_attr_arg[]){__VA_ARGS__}) / sizeof(struct td_attr_arg))
 #define ONE(name, op, x, ...) one(name, op, x, NA(__VA_ARGS__), A(__VA_ARGS__))
 
 static void run(struct gcase k)

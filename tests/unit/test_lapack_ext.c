@@ -11,16 +11,6 @@
 #define F64 TD_FLOAT64
 #define C128 TD_COMPLEX128
 
-static void runn(enum td_op op, int nin, struct td_tensor *const *in, int na,
-                 const struct td_attr_arg *a, int nout, struct td_tensor **out)
-{
-    struct td_error err;
-    td_error_clear(&err);
-    int rc = td_op_call(op, nin, in, na, a, nout, out, NULL, NULL, &err);
-    if (rc)
-        fail_msg("%s failed: %s", td_op_info_get(op)->name, err.msg);
-}
-
 static void expect_ints(const struct td_tensor *t, enum td_dtype dt, int n, const int64_t *v)
 {
     assert_int_equal(t->dtype, dt);
@@ -305,39 +295,6 @@ static void test_alloc_failures(void **state)
 /* ---------------------------------------------------------------------------------------
  * Gradients.
  */
-#define A(...) ((const struct td_attr_arg[]){__VA_ARGS__})
-#define NA(...)                                                                         \
-    (int)(sizeof((const struct td_attr_arg[]){__VA_ARGS__}) / sizeof(struct td_attr_arg))
-
-static struct gcase mkcase(const char *name, enum td_op op, int nin, struct td_tensor *const *in,
-                           int na, const struct td_attr_arg *a, int nout)
-{
-    struct gcase k;
-    memset(&k, 0, sizeof k);
-    k.name = name;
-    k.op = op;
-    k.nin = nin;
-    for (int i = 0; i < nin; i++)
-        k.in[i] = in[i];
-    k.na = na;
-    for (int i = 0; i < na; i++)
-        k.a[i] = a[i];
-    k.nout = nout;
-    return k;
-}
-
-/* Random [batch..., m, n] plus `shift` on the diagonal (well conditioned for shift ~ n). */
-static struct td_tensor *wc(enum td_dtype dt, int ndim, const int64_t *shape, double shift)
-{
-    struct td_tensor *t = rnd(dt, ndim, shape, 0);
-    int64_t m = shape[ndim - 2], n = shape[ndim - 1], nb = td_tensor_numel(t) / (m * n);
-    for (int64_t bi = 0; bi < nb; bi++)
-        for (int64_t i = 0; i < m && i < n; i++) {
-            int64_t k = bi * m * n + i * n + i;
-            cset(t, k, cget(t, k) + shift);
-        }
-    return t;
-}
 
 static const enum td_dtype DTS[2] = {F64, C128};
 
@@ -345,16 +302,17 @@ static void test_grad_solve_triangular(void **state)
 {
     (void)state;
     for (int d = 0; d < 2; d++) {
-        struct td_tensor *in[2] = {wc(DTS[d], 2, SHAPE(3, 3), 3), rnd(DTS[d], 2, SHAPE(3, 2), 0)};
-        struct gcase k = mkcase("solve_triangular lower left", TD_OP_solve_triangular, 2, in,
-                                NA(a_bool("upper", false)), A(a_bool("upper", false)), 1);
+        struct td_tensor *in[2] = {gc_shifted(DTS[d], 2, SHAPE(3, 3), 3),
+                                   rnd(DTS[d], 2, SHAPE(3, 2), 0)};
+        struct gcase k = gc_case("solve_triangular lower left", TD_OP_solve_triangular, 2, in,
+                                 NA(a_bool("upper", false)), A(a_bool("upper", false)), 1);
         gc_check(&k);
         /* Upper, right, unit diagonal, with a broadcast batch of B. */
-        struct td_tensor *in2[2] = {wc(DTS[d], 2, SHAPE(3, 3), 3),
+        struct td_tensor *in2[2] = {gc_shifted(DTS[d], 2, SHAPE(3, 3), 3),
                                     rnd(DTS[d], 3, SHAPE(2, 1, 3), 0)};
-        k = mkcase("solve_triangular upper right unit", TD_OP_solve_triangular, 2, in2, 3,
-                   A(a_bool("upper", true), a_bool("left", false),
-                     a_bool("unitriangular", true)), 1);
+        k = gc_case("solve_triangular upper right unit", TD_OP_solve_triangular, 2, in2, 3,
+                    A(a_bool("upper", true), a_bool("left", false),
+                      a_bool("unitriangular", true)), 1);
         gc_check(&k);
     }
 }
@@ -363,18 +321,20 @@ static void test_grad_ex(void **state)
 {
     (void)state;
     for (int d = 0; d < 2; d++) {
-        struct td_tensor *a = wc(DTS[d], 2, SHAPE(3, 3), 3);
-        struct gcase k = mkcase("inv_ex", TD_OP_inv_ex, 1, &a, 0, NULL, 2);
+        struct td_tensor *a = gc_shifted(DTS[d], 2, SHAPE(3, 3), 3);
+        struct gcase k = gc_case("inv_ex", TD_OP_inv_ex, 1, &a, 0, NULL, 2);
         gc_check(&k);
-        struct td_tensor *in[2] = {wc(DTS[d], 2, SHAPE(3, 3), 3), rnd(DTS[d], 2, SHAPE(2, 3), 0)};
-        k = mkcase("solve_ex right", TD_OP_solve_ex, 2, in, 1, A(a_bool("left", false)), 2);
+        struct td_tensor *in[2] = {gc_shifted(DTS[d], 2, SHAPE(3, 3), 3),
+                                   rnd(DTS[d], 2, SHAPE(2, 3), 0)};
+        k = gc_case("solve_ex right", TD_OP_solve_ex, 2, in, 1, A(a_bool("left", false)), 2);
         gc_check(&k);
-        struct td_tensor *in2[2] = {wc(DTS[d], 2, SHAPE(3, 3), 3), rnd(DTS[d], 1, SHAPE(3), 0)};
-        k = mkcase("solve_ex vector", TD_OP_solve_ex, 2, in2, 0, NULL, 2);
+        struct td_tensor *in2[2] = {gc_shifted(DTS[d], 2, SHAPE(3, 3), 3),
+                                    rnd(DTS[d], 1, SHAPE(3), 0)};
+        k = gc_case("solve_ex vector", TD_OP_solve_ex, 2, in2, 0, NULL, 2);
         gc_check(&k);
         /* An SPD matrix (the kernel reads one triangle). */
-        struct td_tensor *s = wc(DTS[d], 2, SHAPE(3, 3), 4);
-        k = mkcase("cholesky_ex upper", TD_OP_cholesky_ex, 1, &s, 1, A(a_bool("upper", true)), 2);
+        struct td_tensor *s = gc_shifted(DTS[d], 2, SHAPE(3, 3), 4);
+        k = gc_case("cholesky_ex upper", TD_OP_cholesky_ex, 1, &s, 1, A(a_bool("upper", true)), 2);
         gc_check(&k);
     }
 }
@@ -387,19 +347,19 @@ static void test_grad_lu(void **state)
         for (int s = 0; s < 3; s++) {
             const int64_t *sh = shapes[s];
             /* A row-permuted well conditioned matrix: pivoting swaps rows. */
-            struct td_tensor *a = wc(DTS[d], 2, sh, 3);
+            struct td_tensor *a = gc_shifted(DTS[d], 2, sh, 3);
             for (int64_t j = 0; j < sh[1]; j++) {
                 double complex t = cget(a, j);
                 cset(a, j, cget(a, sh[1] + j));
                 cset(a, sh[1] + j, t);
             }
-            struct gcase k = mkcase("lu_factor", TD_OP_lu_factor, 1, &a, 0, NULL, 2);
+            struct gcase k = gc_case("lu_factor", TD_OP_lu_factor, 1, &a, 0, NULL, 2);
             gc_check(&k);
-            struct td_tensor *a2 = wc(DTS[d], 2, sh, 3), *a3 = copy_of(a2);
-            k = mkcase("lu_factor_ex no pivot", TD_OP_lu_factor_ex, 1, &a2, 1,
-                       A(a_bool("pivot", false)), 3);
+            struct td_tensor *a2 = gc_shifted(DTS[d], 2, sh, 3), *a3 = copy_of(a2);
+            k = gc_case("lu_factor_ex no pivot", TD_OP_lu_factor_ex, 1, &a2, 1,
+                        A(a_bool("pivot", false)), 3);
             gc_check(&k);
-            k = mkcase("lu", TD_OP_lu, 1, &a3, 0, NULL, 3);
+            k = gc_case("lu", TD_OP_lu, 1, &a3, 0, NULL, 3);
             gc_check(&k);
         }
 }
@@ -410,14 +370,14 @@ static void test_grad_lu_solve(void **state)
     for (int d = 0; d < 2; d++)
         for (int c = 0; c < 4; c++) {
             bool left = c < 2, adj = c % 2;
-            struct td_tensor *a = wc(DTS[d], 2, SHAPE(3, 3), 3), *f[2] = {NULL, NULL};
+            struct td_tensor *a = gc_shifted(DTS[d], 2, SHAPE(3, 3), 3), *f[2] = {NULL, NULL};
             runn(TD_OP_lu_factor, 1, &a, 0, NULL, 2, f);
             td_tensor_release(a);
             struct td_tensor *in[3] = {f[0], f[1],
                                        left ? rnd(DTS[d], 2, SHAPE(3, 2), 0)
                                             : rnd(DTS[d], 3, SHAPE(2, 1, 3), 0)};
-            struct gcase k = mkcase("lu_solve", TD_OP_lu_solve, 3, in, 2,
-                                    A(a_bool("left", left), a_bool("adjoint", adj)), 1);
+            struct gcase k = gc_case("lu_solve", TD_OP_lu_solve, 3, in, 2,
+                                     A(a_bool("left", left), a_bool("adjoint", adj)), 1);
             gc_check(&k);
         }
 }
@@ -430,24 +390,24 @@ static void test_grad_eigvals_lstsq_householder(void **state)
         struct td_tensor *e = rnd(DTS[d], 2, SHAPE(3, 3), 0);
         for (int i = 0; i < 3; i++)
             cset(e, 4 * i, cget(e, 4 * i) * 0.1 + (i == 0 ? 1 : i == 1 ? 3 : 6));
-        struct gcase k = mkcase("eigvals", TD_OP_eigvals, 1, &e, 0, NULL, 1);
+        struct gcase k = gc_case("eigvals", TD_OP_eigvals, 1, &e, 0, NULL, 1);
         k.tol2 = 1e-5;
         gc_check(&k);
         static const char *const drv[3] = {"gels", "gelsy", "gelsd"};
         for (int r = 0; r < 3; r++) {
             /* Tall (with residuals for gels and gelsd) and wide (minimum norm). */
-            struct td_tensor *in[2] = {wc(DTS[d], 2, SHAPE(4, 2), 2),
+            struct td_tensor *in[2] = {gc_shifted(DTS[d], 2, SHAPE(4, 2), 2),
                                        rnd(DTS[d], 2, SHAPE(4, 2), 0)};
-            k = mkcase("lstsq tall", TD_OP_lstsq, 2, in, 1, A(a_str("driver", drv[r])), 4);
+            k = gc_case("lstsq tall", TD_OP_lstsq, 2, in, 1, A(a_str("driver", drv[r])), 4);
             gc_check(&k);
-            struct td_tensor *in2[2] = {wc(DTS[d], 2, SHAPE(2, 3), 2),
+            struct td_tensor *in2[2] = {gc_shifted(DTS[d], 2, SHAPE(2, 3), 2),
                                         rnd(DTS[d], 1, SHAPE(2), 0)};
-            k = mkcase("lstsq wide vector", TD_OP_lstsq, 2, in2, 1, A(a_str("driver", drv[r])), 4);
+            k = gc_case("lstsq wide vector", TD_OP_lstsq, 2, in2, 1, A(a_str("driver", drv[r])), 4);
             gc_check(&k);
         }
         struct td_tensor *in3[2] = {rnd(DTS[d], 2, SHAPE(4, 3), 0),
                                     rnd(DTS[d], 1, SHAPE(2), 1)};
-        k = mkcase("householder_product", TD_OP_householder_product, 2, in3, 0, NULL, 1);
+        k = gc_case("householder_product", TD_OP_householder_product, 2, in3, 0, NULL, 1);
         gc_check(&k);
     }
 }

@@ -25,17 +25,7 @@ static const enum td_dtype DTS[2] = {F64, C128};
 static struct gcase one(const char *name, enum td_op op, struct td_tensor *x, int na,
                         const struct td_attr_arg *a, int nout)
 {
-    struct gcase k;
-    memset(&k, 0, sizeof k);
-    k.name = name;
-    k.op = op;
-    k.nin = 1;
-    k.in[0] = x;
-    k.na = na;
-    for (int i = 0; i < na; i++)
-        k.a[i] = a[i];
-    k.nout = nout;
-    return k;
+    return gc_case(name, op, 1, &x, na, a, nout);
 }
 
 /* ---- eigvalsh and svdvals: the generic checks ---- */

@@ -202,16 +202,7 @@ static void test_alloc_failures(void **state)
 static struct gcase one(const char *name, enum td_op op, struct td_tensor *x, int na,
                         const struct td_attr_arg *a)
 {
-    struct gcase k;
-    memset(&k, 0, sizeof k);
-    k.name = name;
-    k.op = op;
-    k.nin = 1;
-    k.in[0] = x;
-    k.na = na;
-    for (int i = 0; i < na; i++)
-        k.a[i] = a[i];
-    k.nout = 1;
+    struct gcase k = gc_case(name, op, 1, &x, na, a, 1);
     k.strict = true;
     return k;
 }
@@ -219,16 +210,6 @@ static struct gcase one(const char *name, enum td_op op, struct td_tensor *x, in
 static void run(struct gcase k)
 {
     gc_check(&k);
-}
-
-/* A random matrix plus shift * I (batch of nb). */
-static struct td_tensor *shifted(enum td_dtype dt, int64_t nb, int64_t n, double shift)
-{
-    struct td_tensor *t = rnd(dt, 3, SHAPE(nb, n, n), 0);
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t i = 0; i < n; i++)
-            cset(t, (b * n + i) * n + i, cget(t, (b * n + i) * n + i) + shift);
-    return t;
 }
 
 static void test_grad_vector_norm(void **state)
@@ -265,7 +246,7 @@ static void test_grad_pinv(void **state)
     run(one("pinv tall", TD_OP_pinv, rnd(F64, 2, SHAPE(3, 2), 0.5), 0, NULL));
     run(one("pinv wide", TD_OP_pinv, rnd(C128, 2, SHAPE(2, 3), 0.5), 0, NULL));
     struct td_attr_arg h = a_bool("hermitian", true);
-    run(one("pinv hermitian", TD_OP_pinv, shifted(C128, 1, 2, 2.0), 1, &h));
+    run(one("pinv hermitian", TD_OP_pinv, gc_shifted(C128, 3, SHAPE(1, 2, 2), 2.0), 1, &h));
 }
 
 static void test_grad_matrix_exp(void **state)
@@ -273,8 +254,8 @@ static void test_grad_matrix_exp(void **state)
     (void)state;
     run(one("matrix_exp", TD_OP_matrix_exp, rnd(F64, 2, SHAPE(3, 3), 0), 0, NULL));
     run(one("matrix_exp complex", TD_OP_matrix_exp, rnd(C128, 3, SHAPE(2, 2, 2), 0), 0, NULL));
-    struct gcase k = one("matrix_exp scaled", TD_OP_matrix_exp, shifted(F64, 1, 2, 2.0), 0,
-                         NULL);
+    struct gcase k = one("matrix_exp scaled", TD_OP_matrix_exp,
+                         gc_shifted(F64, 3, SHAPE(1, 2, 2), 2.0), 0, NULL);
     k.tol2 = 1e-5;
     run(k);
 }

@@ -21,7 +21,7 @@ static struct td_rng rng; /* the session's generator (ag_rng), reset to rng0 per
 #define I64 TD_INT64
 
 /* Runs an op with n outputs through td_op_call with the test generator (reset first). */
-static void runn(enum td_op op, int nin, struct td_tensor *const *in, int na,
+static void runn_rng(enum td_op op, int nin, struct td_tensor *const *in, int na,
                  const struct td_attr_arg *a, int nout, struct td_tensor **out)
 {
     struct td_error err;
@@ -35,7 +35,7 @@ static struct td_tensor *run(enum td_op op, int nin, struct td_tensor *const *in
                              const struct td_attr_arg *a)
 {
     struct td_tensor *o = NULL;
-    runn(op, nin, in, na, a, 1, &o);
+    runn_rng(op, nin, in, na, a, 1, &o);
     return o;
 }
 
@@ -200,19 +200,19 @@ static void test_max_pool_values(void **state)
                              VALS(1, 5, 2, 0, 3, 4, 8, 7, 9, 0, 1, 1, 2, 6, 3, 10));
     struct td_tensor *o[2] = {NULL, NULL};
     struct td_attr_arg k2[1] = {a_ints("kernel_size", 1, SHAPE(2))};
-    runn(TD_OP_max_pool2d, 1, &x, 1, k2, 2, o);
+    runn_rng(TD_OP_max_pool2d, 1, &x, 1, k2, 2, o);
     expect_vals(o[0], F64, 4, SHAPE(1, 1, 2, 2), VALS(5, 8, 9, 10));
     expect_vals(o[1], I64, 4, SHAPE(1, 1, 2, 2), VALS(1, 6, 8, 15));
     release_all(o, 2);
 
     struct td_tensor *x3 = mk(F64, 3, SHAPE(1, 3, 3), VALS(1, 2, 3, 4, 5, 6, 7, 8, 9));
     struct td_attr_arg fl[2] = {a_ints("kernel_size", 1, SHAPE(2)), a_ints("stride", 1, SHAPE(2))};
-    runn(TD_OP_max_pool2d, 1, &x3, 2, fl, 2, o);
+    runn_rng(TD_OP_max_pool2d, 1, &x3, 2, fl, 2, o);
     expect_vals(o[0], F64, 3, SHAPE(1, 1, 1), VALS(5));
     release_all(o, 2);
     struct td_attr_arg ce[3] = {a_ints("kernel_size", 1, SHAPE(2)), a_ints("stride", 1, SHAPE(2)),
                                 a_bool("ceil_mode", true)};
-    runn(TD_OP_max_pool2d, 1, &x3, 3, ce, 2, o);
+    runn_rng(TD_OP_max_pool2d, 1, &x3, 3, ce, 2, o);
     expect_vals(o[0], F64, 3, SHAPE(1, 2, 2), VALS(5, 6, 8, 9));
     expect_vals(o[1], I64, 3, SHAPE(1, 2, 2), VALS(4, 5, 7, 8));
     /* Its backward scatters g at the indices. */
@@ -226,13 +226,13 @@ static void test_max_pool_values(void **state)
     /* padding 1, kernel 3, stride 2 */
     struct td_attr_arg pd[3] = {a_ints("kernel_size", 1, SHAPE(3)), a_ints("stride", 1, SHAPE(2)),
                                 a_ints("padding", 1, SHAPE(1))};
-    runn(TD_OP_max_pool2d, 1, &x3, 3, pd, 2, o);
+    runn_rng(TD_OP_max_pool2d, 1, &x3, 3, pd, 2, o);
     expect_vals(o[0], F64, 3, SHAPE(1, 2, 2), VALS(5, 6, 8, 9));
     expect_vals(o[1], I64, 3, SHAPE(1, 2, 2), VALS(4, 5, 7, 8));
     release_all(o, 2);
     /* NaN wins like PyTorch. */
     struct td_tensor *xn = mk(F64, 3, SHAPE(1, 2, 2), VALS(1, NAN, 3, 2));
-    runn(TD_OP_max_pool2d, 1, &xn, 1, k2, 2, o);
+    runn_rng(TD_OP_max_pool2d, 1, &xn, 1, k2, 2, o);
     expect_vals(o[0], F64, 3, SHAPE(1, 1, 1), VALS(NAN));
     expect_vals(o[1], I64, 3, SHAPE(1, 1, 1), VALS(1));
     release_all(o, 2);
@@ -346,7 +346,7 @@ static void test_layer_norm_values(void **state)
     struct td_tensor *b = mk(F64, 1, SHAPE(2), VALS(1, 1));
     struct td_tensor *in[3] = {x, w, b}, *o[3] = {NULL, NULL, NULL};
     struct td_attr_arg a[1] = {a_ints("normalized_shape", 1, SHAPE(2))};
-    runn(TD_OP_layer_norm, 3, in, 1, a, 3, o);
+    runn_rng(TD_OP_layer_norm, 3, in, 1, a, 3, o);
     double r0 = 1 / sqrt(1 + 1e-5), r1 = 1 / sqrt(1e-5);
     expect_vals_tol(o[0], F64, 2, SHAPE(2, 2), VALS(1 - 2 * r0, 1 + 3 * r0, 1, 1), 1e-15);
     expect_vals(o[1], F64, 2, SHAPE(2, 1), VALS(2, 2));
@@ -354,7 +354,7 @@ static void test_layer_norm_values(void **state)
     release_all(o, 3);
     /* Without affine parameters, over both dims. */
     struct td_attr_arg a2[2] = {a_ints("normalized_shape", 2, SHAPE(2, 2)), a_float("eps", 0)};
-    runn(TD_OP_layer_norm, 1, in, 2, a2, 3, o);
+    runn_rng(TD_OP_layer_norm, 1, in, 2, a2, 3, o);
     /* mean 2, var (1 + 1 + 0 + 0) / 4 = 0.5 */
     double r = 1 / sqrt(0.5);
     expect_vals_tol(o[0], F64, 2, SHAPE(2, 2), VALS(-r, r, 0, 0), 1e-15);
@@ -490,12 +490,12 @@ static void test_dropout_values(void **state)
     /* train = false and p = 0: identity, all-true mask; p = 1: zeros. */
     struct td_attr_arg ev[2] = {a_float("p", 0.5), a_bool("train", false)};
     struct td_tensor *small = mk(F64, 1, SHAPE(3), VALS(1, 2, 3));
-    runn(TD_OP_dropout, 1, &small, 2, ev, 2, o);
+    runn_rng(TD_OP_dropout, 1, &small, 2, ev, 2, o);
     expect_vals(o[0], F64, 1, SHAPE(3), VALS(1, 2, 3));
     expect_vals(o[1], TD_BOOL, 1, SHAPE(3), VALS(1, 1, 1));
     release_all(o, 2);
     struct td_attr_arg p1[1] = {a_float("p", 1)};
-    runn(TD_OP_dropout, 1, &small, 1, p1, 2, o);
+    runn_rng(TD_OP_dropout, 1, &small, 1, p1, 2, o);
     expect_vals(o[0], F64, 1, SHAPE(3), VALS(0, 0, 0));
     expect_vals(o[1], TD_BOOL, 1, SHAPE(3), VALS(0, 0, 0));
     release_all(o, 2);
@@ -632,7 +632,7 @@ static void test_grad_pooling(void **state)
     gradcheck(TD_OP_max_pool2d, 1, &x, D1, 2, md, 2, 0);
     /* max_pool2d_backward with indices from a real forward. */
     struct td_tensor *o[2] = {NULL, NULL};
-    runn(TD_OP_max_pool2d, 1, &x, 4, m, 2, o);
+    runn_rng(TD_OP_max_pool2d, 1, &x, 4, m, 2, o);
     struct td_tensor *g = distinct(4, SHAPE(2, 2, 3, 3), 0.9);
     struct td_tensor *bi[2] = {g, o[1]};
     struct td_attr_arg is[1] = {a_ints("input_size", 2, SHAPE(5, 5))};

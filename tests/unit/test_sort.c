@@ -18,16 +18,6 @@
 #define F32 TD_FLOAT32
 #define I64 TD_INT64
 
-static void runn(enum td_op op, int nin, struct td_tensor *const *in, int na,
-                 const struct td_attr_arg *a, int nout, struct td_tensor **out)
-{
-    struct td_error err;
-    td_error_clear(&err);
-    int rc = td_op_call(op, nin, in, na, a, nout, out, NULL, NULL, &err);
-    if (rc)
-        fail_msg("%s failed: %s", td_op_info_get(op)->name, err.msg);
-}
-
 /* Element k as int64 (indices). */
 static int64_t ival(const struct td_tensor *t, int64_t k)
 {

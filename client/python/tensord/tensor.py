@@ -629,7 +629,8 @@ class Tensor:
 
     def _augmented(self, o, name):
         # x op= o: in place (PyTorch) unless autograd is involved; the daemon does not
-        # record in-place ops, so then x is rebound to the out-of-place result.
+        # record in-place ops, so then x is rebound to the out-of-place result. The __i*__
+        # dunders are set from the table after the class.
         if not _operand_ok(o):
             return NotImplemented
         if _client.is_grad_enabled() and (
@@ -638,18 +639,6 @@ class Tensor:
             return self._client.run_op(name, (self, o), {})[0]
         self._check_inplace()
         return self._inplace(self._client.run_op(name, (self, o), {})[0], checked=True)
-
-    def __iadd__(self, o):
-        return self._augmented(o, "add")
-
-    def __isub__(self, o):
-        return self._augmented(o, "sub")
-
-    def __imul__(self, o):
-        return self._augmented(o, "mul")
-
-    def __itruediv__(self, o):
-        return self._augmented(o, "div")
 
     # ---- hand-written torch-like methods -----------------------------------------------
     @property
@@ -796,32 +785,26 @@ class Tensor:
             return a.__dlpack__()
         return a.__dlpack__(max_version=max_version)
 
-    def __imod__(self, o):
-        return self._augmented(o, "remainder")
 
-    def __ifloordiv__(self, o):
-        return self._augmented(o, "floor_divide")
+def _augmented_method(dunder, name):
+    def method(self, o):
+        return self._augmented(o, name)
+    method.__name__ = dunder
+    method.__qualname__ = "Tensor." + dunder
+    method.__doc__ = "x op= o through daemon op %r (see Tensor._augmented)." % name
+    return method
 
-    def __ipow__(self, o):
-        return self._augmented(o, "pow")
 
-    def __imatmul__(self, o):
-        return self._augmented(o, "matmul")
-
-    def __iand__(self, o):
-        return self._augmented(o, "bitwise_and")
-
-    def __ior__(self, o):
-        return self._augmented(o, "bitwise_or")
-
-    def __ixor__(self, o):
-        return self._augmented(o, "bitwise_xor")
-
-    def __ilshift__(self, o):
-        return self._augmented(o, "bitwise_left_shift")
-
-    def __irshift__(self, o):
-        return self._augmented(o, "bitwise_right_shift")
+# The augmented assignments x op= o: Tensor dunder -> daemon op.
+for _dunder, _name in (("__iadd__", "add"), ("__isub__", "sub"), ("__imul__", "mul"),
+                       ("__itruediv__", "div"), ("__imod__", "remainder"),
+                       ("__ifloordiv__", "floor_divide"), ("__ipow__", "pow"),
+                       ("__imatmul__", "matmul"), ("__iand__", "bitwise_and"),
+                       ("__ior__", "bitwise_or"), ("__ixor__", "bitwise_xor"),
+                       ("__ilshift__", "bitwise_left_shift"),
+                       ("__irshift__", "bitwise_right_shift")):
+    setattr(Tensor, _dunder, _augmented_method(_dunder, _name))
+del _dunder, _name
 
 
 class _Size(int):

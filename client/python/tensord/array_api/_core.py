@@ -6,6 +6,7 @@ import operator
 import numpy as np
 
 from .. import client as _client
+from ..ops import _pick_client
 from ..tensor import Tensor
 
 # tensord.dtypes the module (the package attribute of that name is the dtype tuple).
@@ -41,14 +42,9 @@ def is_array(x):
 
 
 def client_of(*xs):
-    for x in xs:
-        if isinstance(x, Tensor):
-            return x._client
-        if isinstance(x, (list, tuple)):
-            for y in x:
-                if isinstance(y, Tensor):
-                    return y._client
-    return _client.default_client()
+    """The client of the first Tensor among xs (or inside a list/tuple in xs), else the
+    default client."""
+    return _pick_client(xs, None)
 
 
 def run(name, *inputs, noutputs=None, **attrs):
