@@ -1,6 +1,13 @@
 /*
- * config.c - the option table and the command-line parser (Redis style: one row per option
- * with its type, range and default; parsing and --help both read the table).
+ * config.c - the option table, the command-line parser and the config file reader (Redis
+ * style: one row per option with its type, range and default; parsing, the file reader and
+ * --help all read the table).
+ *
+ * The config file is YAML (one mapping of option keys to values), read with libyaml: a small,
+ * long-maintained C library packaged in Debian (libyaml-dev) whose event parser reports exact
+ * line numbers and never evaluates anything, in a format every deployment tool can write.
+ * Keys are the option names with '_' for '-' (max_frame_body); `listen` takes a string or a
+ * list of strings; flags take true or false. See deploy/tensord.conf.
  */
 #include "config.h"
 
@@ -11,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <yaml.h>
+
 #include "log.h"
 
-enum opt_type { OPT_INT, OPT_LISTEN, OPT_LEVEL, OPT_FLAG };
+enum opt_type { OPT_INT, OPT_LISTEN, OPT_LEVEL, OPT_FLAG, OPT_STR, OPT_PATH };
 
 struct opt {
     const char *name;
@@ -27,6 +36,9 @@ struct opt {
 #define OFF(f) offsetof(struct td_config, f)
 
 static const struct opt opts[] = {
+    {"config", OPT_PATH, 0, 0, NULL, OFF(config_file),
+     "read options from this YAML file first (keys: the option names with '_' for '-'; see "
+     "deploy/tensord.conf); command-line options override it"},
     {"listen", OPT_LISTEN, 0, 0, NULL, OFF(listen),
      "address to listen on, repeatable: tcp://HOST:PORT (port 0 picks one) or "
      "unix:///path (default " TD_DEFAULT_LISTEN ")"},
@@ -47,6 +59,26 @@ static const struct opt opts[] = {
      "most live tensor ids per session"},
     {"max-session-bytes", OPT_INT, 0, INT64_MAX, "0", OFF(max_session_bytes),
      "memory one session may hold, bytes (0: the machine's physical memory)"},
+    {"max-frame-body-unauth", OPT_INT, 64, INT64_C(1) << 30, "65536",
+     OFF(max_frame_body_unauth),
+     "largest body (and data section) of a frame before the handshake authenticated the "
+     "client, bytes"},
+    {"max-total-bytes", OPT_INT, 0, INT64_MAX, "0", OFF(max_total_bytes),
+     "memory all sessions together may hold, bytes (0: the machine's physical memory)"},
+    {"user-max-bytes", OPT_INT, 0, INT64_MAX, "0", OFF(user_max_bytes),
+     "default quota: memory one user's sessions may hold together, bytes (0: unlimited; "
+     "SetQuota changes it per user)"},
+    {"user-max-tensors", OPT_INT, 0, INT64_MAX, "0", OFF(user_max_tensors),
+     "default quota: live tensor ids over one user's sessions (0: unlimited)"},
+    {"user-max-sessions", OPT_INT, 0, INT64_C(1) << 32, "0", OFF(user_max_sessions),
+     "default quota: concurrent sessions of one user (0: unlimited)"},
+    {"token-file", OPT_PATH, 0, 0, NULL, OFF(token_file),
+     "authentication: a file of 'TOKEN USER ROLE' lines (ROLE user or admin; must not be "
+     "readable by others; config key auth_token_file); clients send a token in the "
+     "Handshake. Without it every client is the local admin and TCP stays on loopback"},
+    {"auth-fail-delay-ms", OPT_INT, 0, 60000, "200", OFF(auth_fail_delay_ms),
+     "after a failed token that peer address is refused for this long, doubling with each "
+     "further failure up to 60 s"},
     {"output-buffer-soft", OPT_INT, 4096, INT64_C(1) << 40, "4194304", OFF(output_buffer_soft),
      "bytes of unsent replies (Get data included) above which the daemon stops reading a "
      "client's requests until it reads its replies (backpressure)"},
@@ -56,10 +88,15 @@ static const struct opt opts[] = {
     {"output-buffer-soft-seconds", OPT_INT, 0, 1 << 30, "60", OFF(output_buffer_soft_seconds),
      "seconds a client's unsent replies may stay above --output-buffer-soft before it is "
      "disconnected and its session freed (0: no limit)"},
+    {"metrics-listen", OPT_STR, 0, 0, NULL, OFF(metrics_listen),
+     "serve Prometheus metrics over HTTP at GET /metrics on tcp://HOST:PORT (port 0 picks "
+     "one; the bound address is logged); loopback only unless --allow-remote"},
+    {"drain-timeout", OPT_INT, 0, 1 << 30, "60", OFF(drain_timeout),
+     "seconds a drain (SIGTERM) waits for queued requests and unsent replies before it closes "
+     "the remaining connections (0: wait as long as it takes)"},
     {"log-level", OPT_LEVEL, 0, 0, "info", OFF(log_level), "debug, info, warn or error"},
     {"allow-remote", OPT_FLAG, 0, 0, NULL, OFF(allow_remote),
-     "permit TCP listeners on non-loopback addresses; there is no authentication yet "
-     "(it comes in a later release), so anyone who can reach the port can use the daemon"},
+     "permit TCP listeners on non-loopback addresses; needs --token-file (authentication)"},
     {"help", OPT_FLAG, 0, 0, NULL, OFF(help), "print this help and exit"},
     {"version", OPT_FLAG, 0, 0, NULL, OFF(version), "print the version and exit"},
 };
@@ -104,8 +141,236 @@ static int apply(struct td_config *cfg, const struct opt *o, const char *val, ch
     case OPT_FLAG:
         *(bool *)(void *)(base + o->off) = true;
         return 0;
+    case OPT_STR:
+        *(const char **)(void *)(base + o->off) = val;
+        return 0;
+    case OPT_PATH:
+        if (val[0] == '\0') {
+            snprintf(msg, n, "--%s: empty path", o->name);
+            return -1;
+        }
+        *(const char **)(void *)(base + o->off) = val;
+        return 0;
     }
     return -1;
+}
+
+/* Options that only the command line sets. */
+static bool cmdline_only(const struct opt *o)
+{
+    return o->off == OFF(config_file) || o->off == OFF(help) || o->off == OFF(version);
+}
+
+/* The config-file key of o ("max_frame_body"; "auth_token_file" for --token-file). */
+static void file_key(const struct opt *o, char *key, size_t n)
+{
+    if (o->off == OFF(token_file)) {
+        snprintf(key, n, "auth_token_file");
+        return;
+    }
+    snprintf(key, n, "%s", o->name);
+    for (char *p = key; *p; p++)
+        if (*p == '-')
+            *p = '_';
+}
+
+/* Copies a value read from the config file into cfg->strings. Returns: the copy or NULL. */
+static const char *keep_string(struct td_config *cfg, const char *v, size_t len)
+{
+    if (len + 1 > sizeof cfg->strings - cfg->strings_used)
+        return NULL;
+    char *p = cfg->strings + cfg->strings_used;
+    memcpy(p, v, len);
+    p[len] = '\0';
+    cfg->strings_used += len + 1;
+    return p;
+}
+
+/* Applies one scalar from the config file to option o. Returns: 0 or -1 (msg filled). */
+static int apply_file_value(struct td_config *cfg, const struct opt *o, const yaml_event_t *ev,
+                            const char *file, char *msg, size_t n)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+    size_t len = ev->data.scalar.length;
+    unsigned line = (unsigned)ev->start_mark.line + 1;
+    char key[64], sub[200];
+    file_key(o, key, sizeof key);
+    if (strlen(v) != len) {
+        snprintf(msg, n, "%s:%u: %s: NUL byte in the value", file, line, key);
+        return -1;
+    }
+    if (o->type == OPT_FLAG) {
+        if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
+            snprintf(msg, n, "%s:%u: %s: '%.64s' is not true or false", file, line, key, v);
+            return -1;
+        }
+        *(bool *)(void *)((char *)cfg + o->off) = v[0] == 't';
+        return 0;
+    }
+    const char *val = v;
+    if (o->type == OPT_LISTEN || o->type == OPT_PATH || o->type == OPT_STR) {
+        val = keep_string(cfg, v, len);
+        if (!val) {
+            snprintf(msg, n, "%s:%u: %s: the file's strings exceed %d bytes", file, line, key,
+                     TD_CONFIG_STRINGS);
+            return -1;
+        }
+    }
+    if (apply(cfg, o, val, sub, sizeof sub) != 0) {
+        snprintf(msg, n, "%s:%u: %s (key %s)", file, line, sub, key);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *event_name(yaml_event_type_t t)
+{
+    switch (t) {
+    case YAML_SEQUENCE_START_EVENT:
+        return "a list";
+    case YAML_MAPPING_START_EVENT:
+        return "a mapping";
+    case YAML_ALIAS_EVENT:
+        return "an alias";
+    default:
+        return "something else";
+    }
+}
+
+/* Reads a YAML file holding one mapping of option keys to values into cfg.
+ * Returns: 0 or -1 (msg names the file, line and key). */
+static int load_file(struct td_config *cfg, const char *file, char *msg, size_t n)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        snprintf(msg, n, "--config %s: %s", file, strerror(errno));
+        return -1;
+    }
+    yaml_parser_t p;
+    yaml_event_t ev;
+    int rc = -1;
+    bool have_ev = false, in_map = false, in_list = false, seen[NOPTS];
+    const struct opt *key = NULL;    /* the option whose value comes next */
+    char kname[64] = "";
+    memset(seen, 0, sizeof seen);
+    if (!yaml_parser_initialize(&p)) {
+        snprintf(msg, n, "--config %s: out of memory", file);
+        fclose(f);
+        return -1;
+    }
+    yaml_parser_set_input_file(&p, f);
+    for (;;) {
+        if (!yaml_parser_parse(&p, &ev)) {
+            snprintf(msg, n, "%s:%u: YAML error: %s", file, (unsigned)p.problem_mark.line + 1,
+                     p.problem ? p.problem : "unknown");
+            goto out;
+        }
+        have_ev = true;
+        unsigned line = (unsigned)ev.start_mark.line + 1;
+        yaml_event_type_t t = ev.type;
+        if (t == YAML_STREAM_END_EVENT)
+            break;
+        if (t == YAML_STREAM_START_EVENT || t == YAML_DOCUMENT_START_EVENT ||
+            t == YAML_DOCUMENT_END_EVENT) {
+            /* framing only */
+        } else if (!in_map) {
+            if (t != YAML_MAPPING_START_EVENT) {
+                snprintf(msg, n, "%s:%u: want 'option: value' lines at the top level, got %s",
+                         file, line, event_name(t));
+                goto out;
+            }
+            in_map = true;
+        } else if (in_list) {
+            if (t == YAML_SEQUENCE_END_EVENT) {
+                in_list = false;
+                key = NULL;
+            } else if (t != YAML_SCALAR_EVENT) {
+                snprintf(msg, n, "%s:%u: %s: list items must be strings", file, line, kname);
+                goto out;
+            } else if (apply_file_value(cfg, key, &ev, file, msg, n) != 0) {
+                goto out;
+            }
+        } else if (!key) {
+            if (t == YAML_MAPPING_END_EVENT) {
+                in_map = false;
+            } else if (t != YAML_SCALAR_EVENT) {
+                snprintf(msg, n, "%s:%u: want an option name, got %s", file, line,
+                         event_name(t));
+                goto out;
+            } else {
+                const char *k = (const char *)ev.data.scalar.value;
+                for (size_t i = 0; i < NOPTS && !key; i++) {
+                    file_key(&opts[i], kname, sizeof kname);
+                    if (!cmdline_only(&opts[i]) && strcmp(kname, k) == 0)
+                        key = &opts[i];
+                }
+                if (!key) {
+                    snprintf(msg, n, "%s:%u: unknown option '%.64s' (keys are the --help "
+                             "names with '_' for '-')", file, line, k);
+                    goto out;
+                }
+                if (seen[key - opts]) {
+                    snprintf(msg, n, "%s:%u: %s given twice", file, line, kname);
+                    goto out;
+                }
+                seen[key - opts] = true;
+            }
+        } else if (t == YAML_SEQUENCE_START_EVENT && key->type == OPT_LISTEN) {
+            in_list = true;
+        } else if (t != YAML_SCALAR_EVENT) {
+            snprintf(msg, n, "%s:%u: %s: want a single value, got %s", file, line, kname,
+                     event_name(t));
+            goto out;
+        } else {
+            if (apply_file_value(cfg, key, &ev, file, msg, n) != 0)
+                goto out;
+            key = NULL;
+        }
+        yaml_event_delete(&ev);
+        have_ev = false;
+    }
+    rc = 0;
+out:
+    if (have_ev)
+        yaml_event_delete(&ev);
+    yaml_parser_delete(&p);
+    fclose(f);
+    return rc;
+}
+
+/* Finds the option named by "name" or "name=value" (arg without the dashes). */
+static const struct opt *find_opt(const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+    for (size_t k = 0; k < NOPTS; k++)
+        if (strlen(opts[k].name) == len && strncmp(opts[k].name, arg, len) == 0)
+            return &opts[k];
+    return NULL;
+}
+
+/* Reads the file named by --config, if any, into cfg. Returns: 0 or -1 (msg filled). */
+static int load_config_arg(struct td_config *cfg, int argc, char **argv, char *msg, size_t n)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0)
+            continue;
+        const struct opt *o = find_opt(argv[i] + 2);
+        if (!o || o->type == OPT_FLAG)
+            continue;
+        const char *eq = strchr(argv[i], '=');
+        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
+        if (!eq)
+            i++;
+        if (o->off != OFF(config_file) || !val)
+            continue;
+        if (cfg->config_file) {
+            snprintf(msg, n, "--config given twice");
+            return -1;
+        }
+        cfg->config_file = val;
+    }
+    return cfg->config_file ? load_file(cfg, cfg->config_file, msg, n) : 0;
 }
 
 int td_config_parse(struct td_config *cfg, int argc, char **argv, char *msg, size_t n)
@@ -114,6 +379,9 @@ int td_config_parse(struct td_config *cfg, int argc, char **argv, char *msg, siz
     for (size_t i = 0; i < NOPTS; i++)
         if (opts[i].def && apply(cfg, &opts[i], opts[i].def, msg, n) != 0)
             return -1;
+    if (load_config_arg(cfg, argc, argv, msg, n) != 0)
+        return -1;
+    bool cmdline_listen = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strncmp(arg, "--", 2) != 0) {
@@ -145,19 +413,32 @@ int td_config_parse(struct td_config *cfg, int argc, char **argv, char *msg, siz
             snprintf(msg, n, "--%s needs a value", o->name);
             return -1;
         }
+        if (o->type == OPT_LISTEN && !cmdline_listen) {
+            cmdline_listen = true;   /* the command line's addresses replace the file's */
+            cfg->nlisten = 0;
+        }
+        if (o->off == OFF(config_file)) {
+            continue;                /* read above */
+        }
         if (apply(cfg, o, val, msg, n) != 0)
             return -1;
     }
     if (cfg->nlisten == 0)
         cfg->listen[cfg->nlisten++] = TD_DEFAULT_LISTEN;
+    if (cfg->allow_remote && !cfg->token_file && !cfg->help && !cfg->version) {
+        snprintf(msg, n, "--allow-remote needs --token-file (auth_token_file): without "
+                 "authentication anyone who can reach the port could use the daemon");
+        return -1;
+    }
     return 0;
 }
 
 void td_config_usage(const char *prog)
 {
     printf("usage: %s [options]\n\ntensord serves tensor computations over TCP and Unix "
-           "sockets.\nTCP listeners bind loopback only unless --allow-remote is given; "
-           "authentication\nis not implemented yet (a later release adds it).\n\noptions:\n",
+           "sockets.\nTCP listeners bind loopback only unless --allow-remote is given, which needs "
+           "token\nauthentication (--token-file). Every option but --config, --help and "
+           "--version can\nalso be set in the --config file.\n\noptions:\n",
            prog);
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &opts[i];
@@ -172,8 +453,14 @@ void td_config_usage(const char *prog)
         case OPT_LEVEL:
             snprintf(left, sizeof left, "--%s LEVEL", o->name);
             break;
+        case OPT_PATH:
+            snprintf(left, sizeof left, "--%s FILE", o->name);
+            break;
         case OPT_FLAG:
             snprintf(left, sizeof left, "--%s", o->name);
+            break;
+        case OPT_STR:
+            snprintf(left, sizeof left, "--%s VALUE", o->name);
             break;
         }
         printf("  %-24s %s", left, o->help);

@@ -12,9 +12,19 @@
 #define TD_CONFIG_MAX_LISTEN 16
 #define TD_DEFAULT_LISTEN "tcp://127.0.0.1:7878"
 
+#define TD_CONFIG_STRINGS 8192
+
 struct td_config {
-    const char *listen[TD_CONFIG_MAX_LISTEN];  /* borrowed from argv */
+    const char *listen[TD_CONFIG_MAX_LISTEN];  /* borrowed from argv or `strings` */
     int nlisten;
+    const char *config_file;     /* --config: a YAML file read before the command line */
+    const char *token_file;      /* auth_token_file: "token user role" lines; NULL: none */
+    int64_t max_frame_body_unauth; /* frame body (and data) limit before authentication */
+    int64_t auth_fail_delay_ms;  /* first lockout after a failed token; doubles per failure */
+    int64_t user_max_bytes;      /* default per-user quotas; 0: unlimited */
+    int64_t user_max_tensors;
+    int64_t user_max_sessions;
+    int64_t max_total_bytes;     /* every session's tensors together; 0: physical memory */
     int64_t threads;
     int64_t compute_threads;     /* engine kernel threads; 0: online CPUs */
     int64_t max_frame_body;
@@ -26,14 +36,22 @@ struct td_config {
     int64_t output_buffer_soft;  /* reading pauses while a client's unsent replies exceed it */
     int64_t output_buffer_hard;  /* a client over it is disconnected; 0: no limit */
     int64_t output_buffer_soft_seconds; /* ... or over soft this long; 0: no limit */
+    const char *metrics_listen;  /* tcp://HOST:PORT for GET /metrics; NULL: none (argv) */
+    int64_t drain_timeout;       /* seconds a drain waits for work in flight; 0: no limit */
     int log_level;
     bool allow_remote;
     bool help;
     bool version;
+    /* Values read from the config file live here (the struct owns them). */
+    char strings[TD_CONFIG_STRINGS];
+    size_t strings_used;
 };
 
-/* Fills cfg with the defaults, then applies argv. On a bad option writes a message to
- * msg (size n). Returns: 0 or -1. Ownership: cfg borrows argv's strings. */
+/* Fills cfg with the defaults, then the file named by --config (YAML, read with libyaml),
+ * then argv: a command-line option overrides the file (any --listen replaces the file's
+ * list). Unknown keys, bad values and unsafe combinations (allow_remote without a token
+ * file) are errors: writes a message naming the option (and the file's line) to msg
+ * (size n). Returns: 0 or -1. Ownership: cfg borrows argv's strings. */
 int td_config_parse(struct td_config *cfg, int argc, char **argv, char *msg, size_t n);
 /* Prints the option table (for --help) to stdout. */
 void td_config_usage(const char *prog);

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "tensord.pb-c.h"
 
@@ -71,6 +72,10 @@ static struct td_job *job_new(enum td_job_kind kind, uint32_t method, uint64_t c
 static void conn_enqueue(struct td_conn *c, struct td_job *j)
 {
     bool submit = false;
+    if (j->kind != TD_JOB_CLOSE) {
+        j->t_enqueue = td_now_ns();
+        td_metrics_request_received(c->srv);
+    }
     pthread_mutex_lock(&c->mu);
     j->next = NULL;
     if (c->qtail)
@@ -210,6 +215,8 @@ static void conn_close(struct td_conn *c)
     const char *kill_reason = c->kill_reason;
     uint64_t kill_bytes = c->kill_bytes;
     pthread_mutex_unlock(&c->mu);
+    if (kill_reason)
+        td_metrics_disconnected(c->srv, kill_reason);
     if (kill_reason)
         TD_LOG(TD_LOG_WARN, "slow client disconnected",
                "peer=%s session=%" PRIu64 " queued_bytes=%" PRIu64 " reason=%s soft=%" PRIu64
@@ -516,6 +523,8 @@ static void queue_error(struct td_conn *c, uint32_t method, uint64_t call_id, in
     vsnprintf(j->err.msg, sizeof j->err.msg, fmt, ap);
     va_end(ap);
     if (fatal)
+        td_metrics_disconnected(c->srv, "protocol-error");
+    if (fatal)
         TD_LOG(TD_LOG_WARN, "protocol error", "peer=%s session=%" PRIu64 " err=\"%s\"", c->peer,
                c->sess.id, j->err.msg);
     conn_enqueue(c, j);
@@ -648,13 +657,21 @@ static void frame_body_done(struct td_conn *c, const uint8_t *body)
     td_error_clear(&err);
     c->data_dst = NULL;
     c->data_got = 0;
+    bool fatal = false;          /* authentication failed: reply, then close */
     struct td_job *j = job_new(TD_JOB_CALL, h->method, h->call_id);
     if (!j) {
         conn_fail(c);
         return;
     }
     const ProtobufCMessageDescriptor *d = td_request_descriptor(h->method);
-    if (!d) {
+    if (td_conn_after_drain(c) && h->method >= TD_M_HANDSHAKE && h->method <= TD_M_LIST_OPS) {
+        /* Sent after the drain began: only Stats and the admin/health methods (numbered
+         * after it) still run. */
+        j->kind = TD_JOB_ERROR;
+        td_error_set(&j->err, TD_EUNAVAIL, "%s: the server is draining (shutting down) and "
+                     "accepts no new requests; reconnect to a restarted or another server",
+                     td_method_name(h->method));
+    } else if (!d) {
         j->kind = TD_JOB_ERROR;
         td_error_set(&j->err, TD_EUNIMPL, "unknown method %" PRIu32, h->method);
     } else if (h->method != TD_M_PUT && h->data_len != 0) {
@@ -668,7 +685,23 @@ static void frame_body_done(struct td_conn *c, const uint8_t *body)
             td_error_set(&j->err, TD_EINVAL, "%s: cannot decode the request body (%" PRIu64
                          " bytes)", td_method_name(h->method), h->body_len);
         } else if (h->method == TD_M_HANDSHAKE) {
+            /* Authenticate here, where the frames behind it are parsed, so a pipelined
+             * request after a good Handshake gets the authenticated limits. */
+            const Tensord__V1__HandshakeRequest *hr = (const void *)j->req;
+            if (!c->authed && td_auth_handshake(c, hr->auth_token, &err) != 0) {
+                j->kind = TD_JOB_ERROR;
+                j->err = err;
+                j->close_after = true;
+                fatal = true;
+            } else {
+                c->authed = true;
+            }
             c->handshake_seen = true;
+        } else if (!c->authed && h->method != TD_M_HEALTH) {
+            /* Before authentication only Handshake (and Health) run. */
+            j->kind = TD_JOB_ERROR;
+            td_error_set(&j->err, td_auth_enabled(c->srv) ? TD_EAUTH : TD_EPRECOND,
+                         "%s: the first call must be Handshake", td_method_name(h->method));
         } else if (h->method == TD_M_PUT) {
             int rc;
             if (!c->handshake_seen)
@@ -689,7 +722,7 @@ static void frame_body_done(struct td_conn *c, const uint8_t *body)
     }
     if (h->data_len == 0) {
         conn_enqueue(c, j);
-        c->rstate = TD_R_HEADER;
+        c->rstate = fatal ? TD_R_DEAD : TD_R_HEADER;
         c->hdr_got = 0;
         return;
     }
@@ -712,10 +745,20 @@ static void header_done(struct td_conn *c)
     struct td_error err;
     td_error_clear(&err);
     td_frame_decode(c->hdrbuf, &c->hdr);
-    int rc = td_frame_validate(&c->hdr, (uint64_t)c->srv->cfg->max_frame_body,
-                               (uint64_t)c->srv->cfg->max_frame_data, &err);
+    /* Before authentication a frame is small: nobody unauthenticated makes the daemon hold
+     * or skip more than --max-frame-body-unauth bytes. */
+    const struct td_config *cfg = c->srv->cfg;
+    uint64_t max_body = (uint64_t)cfg->max_frame_body, max_data = (uint64_t)cfg->max_frame_data;
+    if (!c->authed) {
+        if (max_body > (uint64_t)cfg->max_frame_body_unauth)
+            max_body = (uint64_t)cfg->max_frame_body_unauth;
+        if (max_data > (uint64_t)cfg->max_frame_body_unauth)
+            max_data = (uint64_t)cfg->max_frame_body_unauth;
+    }
+    int rc = td_frame_validate(&c->hdr, max_body, max_data, &err);
     if (rc != 0) {
-        queue_error(c, c->hdr.method, c->hdr.call_id, rc, true, "%s", err.msg);
+        queue_error(c, c->hdr.method, c->hdr.call_id, rc, true, "%s%s", err.msg,
+                    c->authed ? "" : " (before authentication: max_frame_body_unauth)");
         return;
     }
     c->body_got = 0;
@@ -848,6 +891,7 @@ static int read_once(struct td_conn *c)
             r = recv(c->fd, c->inbuf, want, MSG_DONTWAIT);   /* fixed-size scratch, dropped */
         }
         if (r > 0) {
+            atomic_fetch_add_explicit(&c->bytes_in, (uint64_t)r, memory_order_relaxed);
             c->data_got += (uint64_t)r;
             if (c->data_got == c->hdr.data_len)
                 frame_data_done(c);
@@ -864,6 +908,7 @@ static int read_once(struct td_conn *c)
         size_t want = TD_INBUF_SIZE - c->in_end;
         r = recv(c->fd, c->inbuf + c->in_end, want, MSG_DONTWAIT);
         if (r > 0) {
+            atomic_fetch_add_explicit(&c->bytes_in, (uint64_t)r, memory_order_relaxed);
             c->in_end += (size_t)r;
             process_input(c);
             return (size_t)r < want ? 2 : 1;

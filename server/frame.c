@@ -86,7 +86,8 @@ int td_frame_validate(const struct td_frame_header *h, uint64_t max_body, uint64
 const char *td_method_name(uint32_t method)
 {
     static const char *const names[TD_M_COUNT] = {
-        "?", "Handshake", "Put", "Get", "Free", "Run", "ListOps", "Stats"};
+        "?", "Handshake", "Put", "Get", "Free", "Run", "ListOps", "Stats", "ListSessions",
+        "KillSession", "SetQuota", "Drain", "Shutdown", "Health"};
     if (method >= TD_M_COUNT)
         return "?";
     return names[method];

@@ -22,6 +22,12 @@ enum td_method {
     TD_M_RUN = 5,
     TD_M_LIST_OPS = 6,
     TD_M_STATS = 7,
+    TD_M_LIST_SESSIONS = 8,
+    TD_M_KILL_SESSION = 9,
+    TD_M_SET_QUOTA = 10,
+    TD_M_DRAIN = 11,
+    TD_M_SHUTDOWN = 12,
+    TD_M_HEALTH = 13,
     TD_M_COUNT
 };
 

@@ -4,13 +4,16 @@
  * here, on a worker thread.
  */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "tensord.pb-c.h"
 
@@ -48,6 +51,18 @@ const ProtobufCMessageDescriptor *td_request_descriptor(uint32_t method)
         return &tensord__v1__list_ops_request__descriptor;
     case TD_M_STATS:
         return &tensord__v1__stats_request__descriptor;
+    case TD_M_LIST_SESSIONS:
+        return &tensord__v1__list_sessions_request__descriptor;
+    case TD_M_KILL_SESSION:
+        return &tensord__v1__kill_session_request__descriptor;
+    case TD_M_SET_QUOTA:
+        return &tensord__v1__set_quota_request__descriptor;
+    case TD_M_DRAIN:
+        return &tensord__v1__drain_request__descriptor;
+    case TD_M_SHUTDOWN:
+        return &tensord__v1__shutdown_request__descriptor;
+    case TD_M_HEALTH:
+        return &tensord__v1__health_request__descriptor;
     default:
         return NULL;
     }
@@ -97,6 +112,7 @@ static void send_error(struct td_conn *c, const struct td_job *j, int status, co
     st.message = (char *)msg;
     er.status = &st;
     atomic_fetch_add(&c->srv->errors_total, 1);
+    td_metrics_rejected(c->srv, status);
     TD_LOG(TD_LOG_DEBUG, "call failed", "session=%" PRIu64 " method=%s call=%" PRIu64
            " code=%d err=\"%s\"", c->sess.id, td_method_name(j->method), j->call_id,
            (int)st.code, msg);
@@ -182,6 +198,8 @@ static void do_handshake(struct td_conn *c, struct td_job *j)
     r.limits = &lim;
     r.n_devices = (size_t)srv->ndevices;
     r.devices = devs;
+    r.user = s->user ? s->user->name : (char *)"";
+    r.role = (char *)(s->user && s->user->admin ? "admin" : "user");
     send_msg(c, j, &r.base, NULL, 0, NULL, false);
 }
 
@@ -202,8 +220,11 @@ static void do_put(struct td_conn *c, struct td_job *j)
             td_error_set(&err, TD_ELIMIT,
                          "put: session holds %zu ids, max_session_ids is %" PRId64,
                          s->ids.count, c->srv->cfg->max_session_ids);
+        } else if (td_session_charge_tensors(s, 1, &err) != 0) {
+            /* err says which quota */
         } else if (td_idtable_insert(&s->ids, req->id, j->put_tensor, j->put_len,
                                      j->put_nbytes) != 0) {
+            td_session_release_tensors(s, 1);
             td_error_set(&err, TD_ENOMEM, "put: out of memory for the id table");
         } else {
             j->put_tensor = NULL;   /* the table owns it now */
@@ -307,6 +328,7 @@ static void do_free(struct td_conn *c, struct td_job *j)
     list[0] = '\0';
     for (size_t i = 0; i < req->n_ids; i++) {
         if (td_idtable_remove(&s->ids, req->ids[i])) {
+            td_session_release_tensors(s, 1);
             freed++;
             continue;
         }
@@ -379,6 +401,17 @@ static void do_run(struct td_conn *c, struct td_job *j)
         }
     if (rc != 0)
         goto out_err;
+    /* A user already at the tensor quota runs nothing (the outputs are charged one by one as
+     * the graph installs them; this refuses before any work or allocation). */
+    if (!req->plan_only && s->user) {
+        uint64_t max = atomic_load(&s->user->max_tensors);
+        uint64_t cur = atomic_load(&s->user->tensors);
+        if (max && cur >= max) {
+            rc = td_error_set(&err, TD_ELIMIT, "run: user '%s' holds %" PRIu64 " tensors, "
+                              "quota max_tensors is %" PRIu64, s->user->name, cur, max);
+            goto out_err;
+        }
+    }
     if (req->plan_only)
         rc = td_graph_plan(&g, &td_session_table_ops, s, &outs, &nouts, &planned, &err);
     else
@@ -600,6 +633,152 @@ static void do_stats(struct td_conn *c, struct td_job *j)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Administration: admin role only (run_job checks), except Health.
+ */
+/* Replies OK to a method whose reply holds only its status (KillSession, SetQuota,
+ * Shutdown): such a reply encodes exactly like an ErrorReply. */
+static void send_ok(struct td_conn *c, struct td_job *j)
+{
+    Tensord__V1__Status st = TENSORD__V1__STATUS__INIT;
+    Tensord__V1__ErrorReply r = TENSORD__V1__ERROR_REPLY__INIT;
+    r.status = &st;
+    send_msg(c, j, &r.base, NULL, 0, NULL, false);
+}
+
+static void do_list_sessions(struct td_conn *c, struct td_job *j)
+{
+    struct td_server *srv = c->srv;
+    struct td_error err;
+    long now = td_now_ns();
+    pthread_mutex_lock(&srv->reg_mu);
+    size_t n = (size_t)srv->reg_count;
+    Tensord__V1__SessionInfo *infos = td_calloc(n ? n : 1, sizeof *infos);
+    Tensord__V1__SessionInfo **ptrs = td_calloc(n ? n : 1, sizeof *ptrs);
+    char (*peers)[96] = td_calloc(n ? n : 1, sizeof *peers);
+    size_t k = 0;
+    if (infos && ptrs && peers) {
+        for (struct td_conn *o = srv->reg_head; o && k < n; o = o->reg_next, k++) {
+            Tensord__V1__SessionInfo *si = &infos[k];
+            tensord__v1__session_info__init(si);
+            si->id = o->sess.id;
+            /* user names live as long as the server */
+            si->user = o->sess.user ? o->sess.user->name : (char *)"";
+            si->bytes = atomic_load(&o->sess.account.bytes);
+            si->tensors = atomic_load(&o->sess.ntensors);
+            si->age_seconds = (double)(now - o->sess.created_ns) / 1e9;
+            memcpy(peers[k], o->peer, sizeof peers[k]);
+            si->peer = peers[k];
+            ptrs[k] = si;
+        }
+    }
+    pthread_mutex_unlock(&srv->reg_mu);
+    if (!infos || !ptrs || !peers) {
+        td_error_set(&err, TD_ENOMEM, "list_sessions: out of memory");
+        send_err(c, j, &err);
+    } else {
+        Tensord__V1__Status st = TENSORD__V1__STATUS__INIT;
+        Tensord__V1__ListSessionsReply r = TENSORD__V1__LIST_SESSIONS_REPLY__INIT;
+        r.status = &st;
+        r.n_sessions = k;
+        r.sessions = ptrs;
+        send_msg(c, j, &r.base, NULL, 0, NULL, false);
+    }
+    td_free(infos);
+    td_free(ptrs);
+    td_free(peers);
+}
+
+static void do_kill_session(struct td_conn *c, struct td_job *j)
+{
+    const Tensord__V1__KillSessionRequest *req = (const void *)j->req;
+    struct td_server *srv = c->srv;
+    struct td_conn *victim = NULL;
+    /* Registered connections are alive while reg_mu is held (conn_free unregisters first);
+     * the attention reference keeps the victim alive until the loop has closed it. */
+    pthread_mutex_lock(&srv->reg_mu);
+    for (struct td_conn *o = srv->reg_head; o; o = o->reg_next)
+        if (o->sess.id == req->session_id)
+            victim = o;
+    if (victim && victim != c) {
+        pthread_mutex_lock(&victim->mu);
+        victim->broken = true;
+        pthread_mutex_unlock(&victim->mu);
+        td_conn_attention(victim);
+    }
+    pthread_mutex_unlock(&srv->reg_mu);
+    struct td_error err;
+    if (!victim) {
+        td_error_set(&err, TD_ENOTFOUND, "kill_session: session %" PRIu64 " not found",
+                     req->session_id);
+        send_err(c, j, &err);
+        return;
+    }
+    if (victim == c) {
+        td_error_set(&err, TD_EINVAL, "kill_session: session %" PRIu64 " is the caller's own "
+                     "(close the connection instead)", req->session_id);
+        send_err(c, j, &err);
+        return;
+    }
+    TD_LOG(TD_LOG_WARN, "session killed", "session=%" PRIu64 " by_session=%" PRIu64
+           " by_user=%s", req->session_id, c->sess.id, c->sess.user->name);
+    send_ok(c, j);
+}
+
+static void do_set_quota(struct td_conn *c, struct td_job *j)
+{
+    const Tensord__V1__SetQuotaRequest *req = (const void *)j->req;
+    struct td_error err;
+    struct td_user *u = td_auth_find_user(c->srv, req->user ? req->user : "");
+    if (!u) {
+        td_error_set(&err, TD_ENOTFOUND, "set_quota: no user '%.64s' (users come from the "
+                     "token file)", req->user ? req->user : "");
+        send_err(c, j, &err);
+        return;
+    }
+    atomic_store(&u->account.limit, req->max_bytes);
+    atomic_store(&u->max_tensors, req->max_tensors);
+    atomic_store(&u->max_sessions, req->max_sessions);
+    TD_LOG(TD_LOG_INFO, "quota set", "user=%s max_bytes=%" PRIu64 " max_tensors=%" PRIu64
+           " max_sessions=%" PRIu64 " by_user=%s", u->name, req->max_bytes, req->max_tensors,
+           req->max_sessions, c->sess.user->name);
+    send_ok(c, j);
+}
+
+static void do_drain(struct td_conn *c, struct td_job *j)
+{
+    TD_LOG(TD_LOG_WARN, "drain requested", "session=%" PRIu64 " user=%s", c->sess.id,
+           c->sess.user->name);
+    send_ok(c, j);
+    td_server_drain(c->srv);
+}
+
+static void do_shutdown(struct td_conn *c, struct td_job *j)
+{
+    TD_LOG(TD_LOG_WARN, "shutdown requested", "session=%" PRIu64 " user=%s", c->sess.id,
+           c->sess.user->name);
+    send_ok(c, j);
+    /* The loop's signal handler stops the server exactly as for SIGTERM. */
+    kill(getpid(), SIGTERM);
+}
+
+static void do_health(struct td_conn *c, struct td_job *j)
+{
+    Tensord__V1__Status st = TENSORD__V1__STATUS__INIT;
+    Tensord__V1__HealthReply r = TENSORD__V1__HEALTH_REPLY__INIT;
+    r.status = &st;
+    r.serving = td_server_draining(c->srv)
+                    ? TENSORD__V1__HEALTH_REPLY__SERVING_STATUS__NOT_SERVING
+                    : TENSORD__V1__HEALTH_REPLY__SERVING_STATUS__SERVING;
+    send_msg(c, j, &r.base, NULL, 0, NULL, false);
+}
+
+static bool admin_method(uint32_t m)
+{
+    return m == TD_M_LIST_SESSIONS || m == TD_M_KILL_SESSION || m == TD_M_SET_QUOTA ||
+           m == TD_M_DRAIN || m == TD_M_SHUTDOWN;
+}
+
+/* ---------------------------------------------------------------------------------------
  * The job runner
  */
 static void run_job(struct td_conn *c, struct td_job *j)
@@ -616,11 +795,25 @@ static void run_job(struct td_conn *c, struct td_job *j)
         send_error(c, j, j->err.status, j->err.msg, j->close_after);
         return;
     }
+    if (j->method == TD_M_HEALTH) {
+        do_health(c, j);
+        return;
+    }
     if (j->method != TD_M_HANDSHAKE && !c->sess.handshaken) {
         char msg[128];
         snprintf(msg, sizeof msg, "%s: the first call must be Handshake",
                  td_method_name(j->method));
         send_error(c, j, TD_EPRECOND, msg, false);
+        return;
+    }
+    if (admin_method(j->method) && !(c->sess.user && c->sess.user->admin)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s: user '%s' is not an admin", td_method_name(j->method),
+                 c->sess.user ? c->sess.user->name : "");
+        TD_LOG(TD_LOG_WARN, "admin call refused", "peer=%s session=%" PRIu64 " method=%s "
+               "user=%s", c->peer, c->sess.id, td_method_name(j->method),
+               c->sess.user ? c->sess.user->name : "");
+        send_error(c, j, TD_EPERM, msg, false);
         return;
     }
     switch (j->method) {
@@ -645,6 +838,21 @@ static void run_job(struct td_conn *c, struct td_job *j)
         break;
     case TD_M_STATS:
         do_stats(c, j);
+        break;
+    case TD_M_LIST_SESSIONS:
+        do_list_sessions(c, j);
+        break;
+    case TD_M_KILL_SESSION:
+        do_kill_session(c, j);
+        break;
+    case TD_M_SET_QUOTA:
+        do_set_quota(c, j);
+        break;
+    case TD_M_DRAIN:
+        do_drain(c, j);
+        break;
+    case TD_M_SHUTDOWN:
+        do_shutdown(c, j);
         break;
     default:
         send_error(c, j, TD_EUNIMPL, "unknown method", false);
@@ -692,6 +900,7 @@ void td_conn_process(struct td_conn *c)
             td_conn_attention(c);
         if (!closed)
             run_job(c, j);
+        td_metrics_job_done(c->srv, j);
         td_job_free(j);
         if (++done >= BATCH && atomic_load(&c->srv->pool.nready) > 0) {
             td_conn_flush(c);

@@ -11,12 +11,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "server.h"
 #ifdef TD_HAVE_CUDA
 #include "td_cuda.h"
@@ -29,7 +32,7 @@ static void on_listener_poll(uv_poll_t *h, int status, int events)
 {
     struct td_listener *l = h->data;
     (void)events;
-    if (status < 0 || l->srv->stopping)
+    if (status < 0 || l->srv->stopping || td_server_draining(l->srv))
         return;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
@@ -112,9 +115,10 @@ static int listen_tcp(struct td_listener *l, const char *spec, bool allow_remote
     }
     int rc = -1;
     if (!allow_remote && !is_loopback(res->ai_addr)) {
+        /* config.c accepts --allow-remote only together with a token file. */
         TD_LOG(TD_LOG_ERROR, "refusing non-loopback listener",
-               "addr=tcp://%s err=\"pass --allow-remote to listen beyond loopback; there is no "
-               "authentication yet\"", spec);
+               "addr=tcp://%s err=\"pass --allow-remote (which needs --token-file) to listen "
+               "beyond loopback\"", spec);
         goto out;
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -223,6 +227,10 @@ static void server_stop(struct td_server *srv, const char *why)
         return;
     srv->stopping = true;
     TD_LOG(TD_LOG_INFO, "shutting down", "signal=%s", why);
+    td_notify_send(srv, "STOPPING=1\nSTATUS=stopping");
+    td_notify_close(srv);
+    td_metrics_close(srv);
+    uv_timer_stop(&srv->drain_timer);
     close_listeners(srv);
     td_conn_close_all(srv);
     /* Workers drop the jobs of closed sessions and finish graphs already running. */
@@ -232,11 +240,99 @@ static void server_stop(struct td_server *srv, const char *why)
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     uv_close((uv_handle_t *)&srv->out_timer, NULL);
+    uv_close((uv_handle_t *)&srv->drain_async, NULL);
+    uv_close((uv_handle_t *)&srv->drain_timer, NULL);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Draining: no new connections or requests, finish and answer what was received, stop.
+ */
+
+/* Whether c still has work in flight: jobs queued or running, a Put whose data is being
+ * received, or replies not yet written. [loop] */
+static bool conn_busy(struct td_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    bool gone = c->closed || c->broken;
+    bool busy = c->scheduled || c->qhead || c->ohead;
+    bool loop_reads = !c->reader_worker;
+    pthread_mutex_unlock(&c->mu);
+    /* Requests that reached the socket before the drain and are not parsed yet (only the
+     * loop sets reader_worker, so it stays false here). */
+    if (loop_reads && (c->cur_job || (c->rstate != TD_R_DEAD && !c->eof &&
+                                      td_conn_parsed_offset(c) < c->drain_limit)))
+        busy = true;
+    return !gone && busy;
+}
+
+static void on_drain_timer(uv_timer_t *t)
+{
+    struct td_server *srv = t->data;
+    int busy = 0;
+    for (struct td_conn *c = srv->conns; c; c = c->loop_next)
+        busy += conn_busy(c);
+    if (busy == 0) {
+        server_stop(srv, "SIGTERM (drained)");
+        return;
+    }
+    if (srv->drain_deadline_ns && td_now_ns() >= srv->drain_deadline_ns) {
+        TD_LOG(TD_LOG_WARN, "drain timed out", "busy_connections=%d drain_timeout_s=%" PRId64,
+               busy, srv->cfg->drain_timeout);
+        for (struct td_conn *c = srv->conns; c; c = c->loop_next)
+            if (conn_busy(c))
+                td_metrics_disconnected(srv, "drain-timeout");
+        server_stop(srv, "SIGTERM (drain timeout)");
+    }
+}
+
+static void on_drain_async(uv_async_t *h)
+{
+    struct td_server *srv = h->data;
+    if (srv->stopping || uv_is_active((uv_handle_t *)&srv->drain_timer))
+        return;
+    int nconns = 0;
+    for (struct td_conn *c = srv->conns; c; c = c->loop_next)
+        nconns++;
+    TD_LOG(TD_LOG_INFO, "draining", "connections=%d drain_timeout_s=%" PRId64, nconns,
+           srv->cfg->drain_timeout);
+    td_notify_send(srv, "STOPPING=1\nSTATUS=draining");
+    close_listeners(srv);
+    /* What each client sent before now still runs: everything already read plus what
+     * waits in the socket (read FIONREAD first: a byte a worker reads in between is counted
+     * twice, which errs on the side of serving it). */
+    for (struct td_conn *c = srv->conns; c; c = c->loop_next) {
+        int pending = 0;
+        if (ioctl(c->fd, FIONREAD, &pending) != 0 || pending < 0)
+            pending = 0;
+        c->drain_limit = atomic_load(&c->bytes_in) + (uint64_t)pending;
+    }
+    atomic_store_explicit(&srv->drain_snapped, true, memory_order_release);
+    srv->drain_deadline_ns = srv->cfg->drain_timeout > 0
+                                 ? td_now_ns() + (long)srv->cfg->drain_timeout * 1000000000L
+                                 : 0;
+    uv_timer_start(&srv->drain_timer, on_drain_timer, 0, 10);
+}
+
+void td_server_drain(struct td_server *srv)
+{
+    if (!atomic_exchange(&srv->draining, true))
+        uv_async_send(&srv->drain_async);
+}
+
+bool td_server_draining(const struct td_server *srv)
+{
+    return atomic_load(&((struct td_server *)srv)->draining);
+}
+
+/* SIGTERM drains (a second one stops at once); SIGINT stops at once. */
 static void on_signal(uv_signal_t *h, int signum)
 {
-    server_stop(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+    struct td_server *srv = h->data;
+    if (signum == SIGTERM && !td_server_draining(srv)) {
+        td_server_drain(srv);
+        return;
+    }
+    server_stop(srv, signum == SIGINT ? "SIGINT" : "SIGTERM (second)");
 }
 
 static uint64_t phys_memory(void)
@@ -293,14 +389,24 @@ int td_server_init(struct td_server *srv, const struct td_config *cfg)
     pthread_mutex_init(&srv->attn_mu, NULL);
     pthread_mutex_init(&srv->reg_mu, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (uv_loop_init(&srv->loop) != 0)
+    if (td_auth_init(srv) != 0)
         return -1;
+    if (uv_loop_init(&srv->loop) != 0) {
+        td_auth_fini(srv);
+        return -1;
+    }
     if (td_handlers_init(srv) != 0) {
         TD_LOG(TD_LOG_ERROR, "cannot build the op list", "err=\"%s\"", "out of memory");
         goto fail_loop;
     }
     uv_async_init(&srv->loop, &srv->async, td_conn_on_async);
     srv->async.data = srv;
+    atomic_init(&srv->draining, false);
+    atomic_init(&srv->drain_snapped, false);
+    uv_async_init(&srv->loop, &srv->drain_async, on_drain_async);
+    srv->drain_async.data = srv;
+    uv_timer_init(&srv->loop, &srv->drain_timer);
+    srv->drain_timer.data = srv;
     uv_signal_init(&srv->loop, &srv->sigint);
     uv_signal_init(&srv->loop, &srv->sigterm);
     srv->sigint.data = srv->sigterm.data = srv;
@@ -316,6 +422,8 @@ int td_server_init(struct td_server *srv, const struct td_config *cfg)
             period_ms = 1000;
         uv_timer_start(&srv->out_timer, td_conn_on_out_timer, period_ms, period_ms);
     }
+    if (td_metrics_init(srv) != 0 || td_notify_init(srv) != 0)
+        goto fail_handles;
 
     srv->listeners = td_calloc((size_t)cfg->nlisten, sizeof *srv->listeners);
     if (!srv->listeners)
@@ -349,6 +457,7 @@ int td_server_init(struct td_server *srv, const struct td_config *cfg)
         TD_LOG(TD_LOG_INFO, "listening", "addr=%s", srv->listeners[i].addr);
     }
     fflush(stdout);
+    td_notify_send(srv, "READY=1\nSTATUS=serving");
     TD_LOG(TD_LOG_INFO, "started", "version=%s threads=%" PRId64 " max_frame_data=%" PRId64,
            TD_VERSION, cfg->threads, cfg->max_frame_data);
     return 0;
@@ -364,12 +473,19 @@ fail_handles:
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     uv_close((uv_handle_t *)&srv->out_timer, NULL);
+    uv_close((uv_handle_t *)&srv->drain_async, NULL);
+    uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+    td_metrics_close(srv);
+    td_notify_close(srv);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
+    td_metrics_fini(srv);
+    td_notify_fini(srv);
     td_free(srv->listeners);
     srv->listeners = NULL;
     td_handlers_fini(srv);
 fail_loop:
     uv_loop_close(&srv->loop);
+    td_auth_fini(srv);
     return -1;
 }
 
@@ -386,6 +502,9 @@ void td_server_fini(struct td_server *srv)
         TD_LOG(TD_LOG_WARN, "loop not closed cleanly", "err=\"%s\"", uv_strerror(rc));
     td_free(srv->listeners);
     td_handlers_fini(srv);
+    td_auth_fini(srv);
+    td_metrics_fini(srv);
+    td_notify_fini(srv);
     pthread_mutex_destroy(&srv->attn_mu);
     pthread_mutex_destroy(&srv->reg_mu);
 }

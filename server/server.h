@@ -34,6 +34,20 @@
 
 struct td_server;
 struct td_conn;
+struct td_auth;
+
+/* A user: named by the token file (or "local" without one), with a role and quotas. Users
+ * live as long as the server; the quota fields are atomics because SetQuota changes them
+ * while workers charge. */
+struct td_user {
+    char name[64];
+    char label[80];              /* "user 'NAME'", names the quota in errors */
+    bool admin;
+    struct td_account account;   /* every session's account is a child: bytes per user;
+                                    limit = the byte quota (0: unlimited) */
+    _Atomic uint64_t max_tensors, tensors;     /* live ids over the user's sessions */
+    _Atomic uint64_t max_sessions, sessions;   /* concurrent authenticated sessions */
+};
 
 /* The session: one per connection. [worker] unless noted. */
 struct td_session {
@@ -44,6 +58,12 @@ struct td_session {
     struct td_ag_session ag;    /* autograd: recorded nodes, the dual level */
     bool handshaken;
     struct td_server *srv;
+    /* Set once, under srv->reg_mu, when the handshake authenticates (td_session_set_user);
+     * the account's parent becomes the user's account at the same time. */
+    struct td_user *user;
+    bool holds_session_quota;    /* user->sessions counts this session */
+    _Atomic uint64_t ntensors;   /* live ids charged to user->tensors */
+    long created_ns;             /* td_now_ns() at accept */
 };
 
 enum td_job_kind {
@@ -65,6 +85,7 @@ struct td_job {
     /* TD_JOB_ERROR */
     bool close_after;            /* protocol error: close the connection after the reply */
     struct td_error err;
+    long t_enqueue;              /* td_now_ns() when queued: request latency (metrics.c) */
 };
 
 /* A reply that could not be written at once. The body lives right after the struct. */
@@ -115,6 +136,13 @@ struct td_conn {
     uint64_t data_got;
     bool eof;
     bool handshake_seen;
+    /* Draining: bytes received from the socket so far (written by the read-state owner,
+     * read by the loop), and the stream offset up to which the bytes had reached the socket
+     * when the drain began (set by the loop before srv->drain_snapped): requests that end
+     * within it still run, later ones get UNAVAILABLE. */
+    _Atomic uint64_t bytes_in;
+    uint64_t drain_limit;
+    bool authed;                 /* a Handshake frame passed authentication (auth.c) */
     struct td_pending_upload *pending;
     size_t npending, cap_pending;
 
@@ -216,6 +244,19 @@ struct td_server {
     } devices[TD_MAX_DEVICES];
     uint8_t *list_ops_body;      /* ListOpsReply packed once at startup */
     size_t list_ops_len;
+    /* Authentication, users and quotas (auth.c). `total` is the root of every account:
+     * limit --max-total-bytes. */
+    struct td_auth *auth;
+    struct td_account total;
+    /* Draining (server.c): set once by td_server_drain from any thread; the loop then closes
+     * the listeners, rejects new requests and stops once the work in flight is done. */
+    _Atomic bool draining;
+    _Atomic bool drain_snapped;  /* every connection's drain_limit is set (release) */
+    uv_async_t drain_async;      /* wakes the loop to start the drain */
+    uv_timer_t drain_timer;      /* checks whether the work in flight is done [loop] */
+    long drain_deadline_ns;      /* 0: no --drain-timeout [loop] */
+    struct td_metrics *metrics;  /* counters and the /metrics server (metrics.c); may be NULL */
+    struct td_notify *notify;    /* systemd notification state (notify.c); may be NULL */
 };
 
 extern ProtobufCAllocator td_pb_allocator;
@@ -233,6 +274,14 @@ void td_blas_select_kernels(char **argv);
 bool td_blas_threads_auto(void);
 
 int td_server_init(struct td_server *srv, const struct td_config *cfg);
+/* Starts a graceful stop: listeners close, requests that arrive from now on get UNAVAILABLE
+ * (Stats and the methods numbered above it, admin and health, are still served), the
+ * requests already received run and are answered, then the loop exits (td_server_run
+ * returns). Connections still busy after --drain-timeout seconds are closed. Idempotent.
+ * Thread: any (a worker running an admin Drain call included); the loop does the work. */
+void td_server_drain(struct td_server *srv);
+/* Returns: true once a drain has started (health checks report NOT_SERVING). Thread: any. */
+bool td_server_draining(const struct td_server *srv);
 /* Runs the loop until a signal stops the server. */
 int td_server_run(struct td_server *srv);
 void td_server_fini(struct td_server *srv);
@@ -247,6 +296,19 @@ void td_conn_on_async(uv_async_t *h);
 /* The out_timer callback: disconnects every client whose output buffer has stayed above
  * --output-buffer-soft for --output-buffer-soft-seconds. [loop] */
 void td_conn_on_out_timer(uv_timer_t *h);
+/* Returns: the stream offset just past what the parser consumed. Thread: the read-state
+ * owner. */
+static inline uint64_t td_conn_parsed_offset(struct td_conn *c)
+{
+    return atomic_load_explicit(&c->bytes_in, memory_order_relaxed) - (c->in_end - c->in_start);
+}
+/* Returns: true when the frame whose body the parser just consumed reached the socket after
+ * a drain began (it gets UNAVAILABLE). Thread: the read-state owner. */
+static inline bool td_conn_after_drain(struct td_conn *c)
+{
+    return atomic_load_explicit(&c->srv->drain_snapped, memory_order_acquire) &&
+           td_conn_parsed_offset(c) > c->drain_limit;
+}
 /* Returns: the bytes c has queued for output but not yet written. Thread: any. */
 uint64_t td_conn_output_bytes(struct td_conn *c);
 
@@ -314,6 +376,31 @@ extern const struct td_idtable_ops td_session_table_ops;
 void td_registry_add(struct td_server *srv, struct td_conn *c);
 void td_registry_remove(struct td_server *srv, struct td_conn *c);
 void td_registry_totals(struct td_server *srv, uint64_t *sessions, uint64_t *bytes);
+
+/* Attaches the authenticated user to s (under srv->reg_mu, so ListSessions may read it) and
+ * makes the user's account the parent of the session's. Thread: the read-state owner, before
+ * the session allocates anything. */
+void td_session_set_user(struct td_session *s, struct td_user *u);
+/* Charges n live tensor ids to the session's user. Returns: 0 or TD_ELIMIT (over the user's
+ * max_tensors, err filled, nothing charged). Thread: the worker holding the session. */
+int td_session_charge_tensors(struct td_session *s, uint64_t n, struct td_error *err) TD_WUR;
+void td_session_release_tensors(struct td_session *s, uint64_t n);
+
+/* ---- authentication, users, quotas (auth.c) ---- */
+/* Loads --token-file (or makes the one "local" admin user without one), applies the quota
+ * defaults and sets up srv->total. Returns: 0 or -1 (logged). */
+int td_auth_init(struct td_server *srv);
+void td_auth_fini(struct td_server *srv);
+/* Whether clients must present a token (a token file was given). */
+bool td_auth_enabled(const struct td_server *srv);
+/* Authenticates a Handshake's token for connection c: refuses while c's peer address is
+ * locked out after failures, compares the token's SHA-256 with every known digest in
+ * constant time, logs and counts a failure, then charges the user's session quota and
+ * attaches the user to c's session. Returns: 0, TD_EAUTH (bad token), TD_EUNAVAIL (locked
+ * out) or TD_ELIMIT (too many sessions), err filled. Thread: c's read-state owner. */
+int td_auth_handshake(struct td_conn *c, const char *token, struct td_error *err) TD_WUR;
+/* Returns: the user called name, or NULL. Thread: any. */
+struct td_user *td_auth_find_user(struct td_server *srv, const char *name);
 
 /* ---- handlers (handlers.c) ---- */
 /* Worker entry: runs the queued jobs of c in order. */

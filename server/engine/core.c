@@ -384,19 +384,29 @@ char *td_strdup(const char *s)
 /* ---------------------------------------------------------------------------------------
  * Storage.
  */
-static bool account_charge(struct td_account *a, size_t n)
+/* Charges n bytes to a and every account above it. Returns: NULL, or the account whose limit
+ * refused (nothing stays charged then). */
+static struct td_account *account_charge(struct td_account *a, size_t n)
 {
-    if (!a)
-        return true;
-    uint64_t cur = atomic_fetch_add(&a->bytes, (uint64_t)n) + (uint64_t)n;
-    if (a->limit && cur > a->limit) {
-        atomic_fetch_sub(&a->bytes, (uint64_t)n);
-        return false;
+    for (struct td_account *x = a; x; x = x->parent) {
+        uint64_t cur = atomic_fetch_add(&x->bytes, (uint64_t)n) + (uint64_t)n;
+        uint64_t limit = atomic_load(&x->limit);
+        if (limit && cur > limit) {
+            for (struct td_account *y = a; y != x->parent; y = y->parent)
+                atomic_fetch_sub(&y->bytes, (uint64_t)n);
+            return x;
+        }
+        uint64_t peak = atomic_load(&x->peak);
+        while (cur > peak && !atomic_compare_exchange_weak(&x->peak, &peak, cur)) {
+        }
     }
-    uint64_t peak = atomic_load(&a->peak);
-    while (cur > peak && !atomic_compare_exchange_weak(&a->peak, &peak, cur)) {
-    }
-    return true;
+    return NULL;
+}
+
+static void account_uncharge(struct td_account *a, uint64_t n)
+{
+    for (struct td_account *x = a; x; x = x->parent)
+        atomic_fetch_sub(&x->bytes, n);
 }
 
 /*
@@ -508,18 +518,20 @@ int td_storage_new(size_t nbytes, bool zero, struct td_account *account,
         goto out;
     }
     rounded = alloc >= CACHE_MIN ? large_class(alloc) : (alloc + 63) & ~(size_t)63;
-    if (!account_charge(account, nbytes)) {
+    struct td_account *refused = account_charge(account, nbytes);
+    if (refused) {
         rc = td_error_set(err, TD_ENOMEM,
-                          "out of memory: %zu bytes would exceed the limit of %llu bytes",
-                          nbytes, (unsigned long long)account->limit);
+                          "out of memory: %zu bytes would exceed the %s%slimit of %llu bytes",
+                          nbytes, refused->name ? refused->name : "",
+                          refused->name ? " " : "",
+                          (unsigned long long)atomic_load(&refused->limit));
         goto out;
     }
     s = td_calloc(1, sizeof *s);
     if (s && !inject_failure())
         data = rounded >= CACHE_MIN ? large_alloc(rounded) : aligned_alloc(64, rounded);
     if (!data) {
-        if (account)
-            atomic_fetch_sub(&account->bytes, (uint64_t)nbytes);
+        account_uncharge(account, (uint64_t)nbytes);
         rc = td_error_set(err, TD_ENOMEM, "out of memory allocating %zu bytes", nbytes);
         goto out;
     }
@@ -552,8 +564,7 @@ void td_storage_release(struct td_storage *s)
 {
     if (!s || atomic_fetch_sub(&s->refcount, 1) != 1)
         return;
-    if (s->account)
-        atomic_fetch_sub(&s->account->bytes, (uint64_t)s->nbytes);
+    account_uncharge(s->account, (uint64_t)s->nbytes);
     atomic_fetch_sub(&live_bytes, s->nbytes);
     atomic_fetch_sub(&live_blocks, 1);
     if (s->capacity >= CACHE_MIN)

@@ -131,7 +131,14 @@ uint16_t td_f32_to_bf16(float f);   /* round to nearest even */
 struct td_account {
     _Atomic uint64_t bytes;      /* bytes currently held */
     _Atomic uint64_t peak;
-    uint64_t limit;              /* 0: unlimited; allocations beyond fail with TD_ENOMEM */
+    _Atomic uint64_t limit;      /* 0: unlimited; allocations beyond fail with TD_ENOMEM.
+                                    Atomic: the daemon's SetQuota changes it at run time. */
+    /* Accounts nest (session -> user -> server): a charge is made to every account up the
+     * chain, all before the memory is allocated, and fails if any of them would go over its
+     * limit. `parent` is fixed before the first charge; `name` (may be NULL) says which
+     * limit refused in the error ("user 'alice'"). Both borrowed. */
+    struct td_account *parent;
+    const char *name;
 };
 
 void *td_malloc(size_t n);               /* NULL on failure (or injected failure) */

@@ -557,7 +557,7 @@ class Client:
     """
 
     def __init__(self, address=None, *, seed=None, timeout=30.0, client_name=CLIENT_NAME,
-                 auth_token="", daemon_args=(), batch=DEFAULT_BATCH):
+                 auth_token="", token=None, daemon_args=(), batch=DEFAULT_BATCH):
         self._proc = None
         self._finalizer = None
         self._closed = True
@@ -598,8 +598,12 @@ class Client:
         self._resend = collections.deque()   # failed batches to re-send segment by segment
         self._resending = False
         self._conn.after_read = self._after_read
+        # token (or its older name auth_token), else $TENSORD_TOKEN: a token of the daemon's
+        # token file; "" for a daemon without one.
+        if token is None:
+            token = auth_token or os.environ.get("TENSORD_TOKEN", "")
         req = pb.HandshakeRequest(protocol_version=_wire.VERSION, client_name=client_name,
-                                  auth_token=auth_token, seed=int(seed or 0))
+                                  auth_token=token, seed=int(seed or 0))
         try:
             hs, _ = self._conn.call(_wire.HANDSHAKE, req)
         except BaseException:
@@ -608,6 +612,8 @@ class Client:
         self.protocol_version = hs.protocol_version
         self.server_version = hs.server_version
         self.session_id = hs.session_id
+        self.user = hs.user
+        self.role = hs.role
         self.seed = hs.seed
         self.limits = hs.limits
         self.devices = [d.name for d in hs.devices]
