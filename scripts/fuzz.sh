@@ -12,9 +12,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${TD_FUZZ_BUILD:-$here/build-fuzz}
 seconds=${TD_FUZZ_SECONDS:-45}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_frame fuzz_put fuzz_run)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_frame fuzz_put fuzz_run fuzz_admin)
 
-declare -A max_len=([fuzz_frame]=131072 [fuzz_put]=4096 [fuzz_run]=8192)
+declare -A max_len=([fuzz_frame]=131072 [fuzz_put]=4096 [fuzz_run]=8192 [fuzz_admin]=4096)
 declare -A extra=([fuzz_run]="-dict=$here/tests/fuzz/fuzz_run.dict")
 
 command -v clang >/dev/null || { echo "fuzz: clang not found" >&2; exit 1; }

@@ -72,6 +72,14 @@ static const struct opt opts[] = {
      "default quota: live tensor ids over one user's sessions (0: unlimited)"},
     {"user-max-sessions", OPT_INT, 0, INT64_C(1) << 32, "0", OFF(user_max_sessions),
      "default quota: concurrent sessions of one user (0: unlimited)"},
+    {"user-max-concurrency", OPT_INT, -1, 256, "-1", OFF(user_max_concurrency),
+     "workers one user's sessions may occupy at once, so other users find a free worker "
+     "(0: unlimited; -1: threads - 1, at least 1, with --token-file, unlimited without one, "
+     "where every client is the one local user)"},
+    {"fair-scheduling", OPT_INT, 0, 1, "1", OFF(fair_scheduling),
+     "1: workers serve the users with ready sessions in turn (round robin; a user's sessions "
+     "queue behind each other) and --user-max-concurrency applies; 0: one FIFO of sessions "
+     "for everyone, no per-user limit"},
     {"token-file", OPT_PATH, 0, 0, NULL, OFF(token_file),
      "authentication: a file of 'TOKEN USER ROLE' lines (ROLE user or admin; must not be "
      "readable by others; config key auth_token_file); clients send a token in the "
@@ -94,6 +102,23 @@ static const struct opt opts[] = {
     {"drain-timeout", OPT_INT, 0, 1 << 30, "60", OFF(drain_timeout),
      "seconds a drain (SIGTERM) waits for queued requests and unsent replies before it closes "
      "the remaining connections (0: wait as long as it takes)"},
+    {"idle-timeout", OPT_INT, 0, 1 << 30, "0", OFF(idle_timeout),
+     "seconds a connection may send nothing while no request of it runs and no reply waits "
+     "before it is closed and its session freed (any request, Health or Stats, keeps it "
+     "alive; 0: never)"},
+    {"auth-timeout", OPT_INT, 0, 1 << 30, "10", OFF(auth_timeout),
+     "seconds a new connection has to complete an authenticated Handshake before it is "
+     "closed (0: no limit)"},
+    {"read-timeout", OPT_INT, 0, 1 << 30, "30", OFF(read_timeout),
+     "seconds a frame's header and body may take to arrive once its first byte did, and the "
+     "longest pause within a frame's data section, before the connection is closed (slow "
+     "senders; time spent paused by backpressure does not count; 0: no limit)"},
+    {"max-connections", OPT_INT, 0, 1 << 24, "1024", OFF(max_connections),
+     "most client connections at once, TCP and Unix together; one more is closed at once "
+     "(0: no limit)"},
+    {"admin-reserved-connections", OPT_INT, 0, 1024, "1", OFF(admin_reserved_connections),
+     "Unix-socket connections accepted beyond --max-connections that only an admin may keep: "
+     "a non-admin Handshake there gets UNAVAILABLE and is closed"},
     {"log-level", OPT_LEVEL, 0, 0, "info", OFF(log_level), "debug, info, warn or error"},
     {"allow-remote", OPT_FLAG, 0, 0, NULL, OFF(allow_remote),
      "permit TCP listeners on non-loopback addresses; needs --token-file (authentication)"},

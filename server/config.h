@@ -24,6 +24,8 @@ struct td_config {
     int64_t user_max_bytes;      /* default per-user quotas; 0: unlimited */
     int64_t user_max_tensors;
     int64_t user_max_sessions;
+    int64_t user_max_concurrency; /* workers one user may hold; 0: unlimited, -1: automatic */
+    int64_t fair_scheduling;     /* 1: per-user round robin of ready sessions; 0: one FIFO */
     int64_t max_total_bytes;     /* every session's tensors together; 0: physical memory */
     int64_t threads;
     int64_t compute_threads;     /* engine kernel threads; 0: online CPUs */
@@ -38,6 +40,11 @@ struct td_config {
     int64_t output_buffer_soft_seconds; /* ... or over soft this long; 0: no limit */
     const char *metrics_listen;  /* tcp://HOST:PORT for GET /metrics; NULL: none (argv) */
     int64_t drain_timeout;       /* seconds a drain waits for work in flight; 0: no limit */
+    int64_t idle_timeout;        /* seconds of silence (nothing in flight) before a close; 0 */
+    int64_t auth_timeout;        /* seconds to an authenticated Handshake; 0: no limit */
+    int64_t read_timeout;        /* seconds a frame's header+body may take; 0: no limit */
+    int64_t max_connections;     /* TCP and Unix together; 0: no limit */
+    int64_t admin_reserved_connections; /* Unix slots past max_connections, admins only */
     int log_level;
     bool allow_remote;
     bool help;

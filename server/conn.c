@@ -230,6 +230,7 @@ static void conn_close(struct td_conn *c)
         td_free(o);
         o = n;
     }
+    c->srv->nconns--;
     if (c->loop_prev)
         c->loop_prev->loop_next = c->loop_next;
     else
@@ -648,6 +649,26 @@ static int prepare_put(struct td_conn *c, const Tensord__V1__PutRequest *req, ui
     return 0;
 }
 
+/* Marks the queued or running Run with that call id as cancelled. Returns: whether one was
+ * found. [read-state owner] */
+static bool cancel_mark(struct td_conn *c, uint64_t call_id)
+{
+    bool found = false;
+    pthread_mutex_lock(&c->mu);
+    struct td_job *r = c->running;
+    if (r && r->kind == TD_JOB_CALL && r->method == TD_M_RUN && r->call_id == call_id) {
+        atomic_store(&r->cancelled, true);
+        found = true;
+    }
+    for (struct td_job *q = c->qhead; q; q = q->next)
+        if (q->kind == TD_JOB_CALL && q->method == TD_M_RUN && q->call_id == call_id) {
+            atomic_store(&q->cancelled, true);
+            found = true;
+        }
+    pthread_mutex_unlock(&c->mu);
+    return found;
+}
+
 /* The header and body of a frame are in; decide what the frame becomes and where its data
  * section goes. [loop] */
 static void frame_body_done(struct td_conn *c, const uint8_t *body)
@@ -695,6 +716,21 @@ static void frame_body_done(struct td_conn *c, const uint8_t *body)
                 fatal = true;
             } else {
                 c->authed = true;
+                atomic_store(&c->auth_done, true);
+                if (c->reserved_slot && !(c->sess.user && c->sess.user->admin)) {
+                    j->kind = TD_JOB_ERROR;
+                    td_error_set(&j->err, TD_EUNAVAIL, "handshake: the server is at "
+                                 "max_connections (%" PRId64 "); this Unix-socket connection "
+                                 "took a slot reserved for admins and user '%s' is not one",
+                                 c->srv->cfg->max_connections,
+                                 c->sess.user ? c->sess.user->name : "");
+                    j->close_after = true;
+                    fatal = true;
+                    td_metrics_disconnected(c->srv, "max-connections");
+                    TD_LOG(TD_LOG_WARN, "reserved connection refused", "peer=%s session=%"
+                           PRIu64 " user=%s", c->peer, c->sess.id,
+                           c->sess.user ? c->sess.user->name : "");
+                }
             }
             c->handshake_seen = true;
         } else if (!c->authed && h->method != TD_M_HEALTH) {
@@ -702,6 +738,10 @@ static void frame_body_done(struct td_conn *c, const uint8_t *body)
             j->kind = TD_JOB_ERROR;
             td_error_set(&j->err, td_auth_enabled(c->srv) ? TD_EAUTH : TD_EPRECOND,
                          "%s: the first call must be Handshake", td_method_name(h->method));
+        } else if (h->method == TD_M_CANCEL) {
+            /* Marked here, as it is read: the Run may be running on a worker right now. */
+            const Tensord__V1__CancelRequest *cr = (const void *)j->req;
+            j->cancel_found = cancel_mark(c, cr->call_id);
         } else if (h->method == TD_M_PUT) {
             int rc;
             if (!c->handshake_seen)
@@ -720,12 +760,14 @@ static void frame_body_done(struct td_conn *c, const uint8_t *body)
         protobuf_c_message_free_unpacked(j->req, &td_pb_allocator);
         j->req = NULL;
     }
+    atomic_store_explicit(&c->frame_start_ns, 0, memory_order_relaxed);
     if (h->data_len == 0) {
         conn_enqueue(c, j);
         c->rstate = fatal ? TD_R_DEAD : TD_R_HEADER;
         c->hdr_got = 0;
         return;
     }
+    atomic_store_explicit(&c->in_data, true, memory_order_relaxed);
     c->cur_job = j;
     c->rstate = TD_R_DATA;
 }
@@ -737,6 +779,7 @@ static void frame_data_done(struct td_conn *c)
     c->data_dst = NULL;
     c->rstate = TD_R_HEADER;
     c->hdr_got = 0;
+    atomic_store_explicit(&c->in_data, false, memory_order_relaxed);
     conn_enqueue(c, j);
 }
 
@@ -775,6 +818,10 @@ static void process_input(struct td_conn *c)
         case TD_R_HEADER: {
             if (avail == 0)
                 return;
+            if (c->hdr_got == 0)   /* a frame begins: --read-timeout runs from here */
+                atomic_store_explicit(&c->frame_start_ns,
+                                      atomic_load_explicit(&c->last_in_ns, memory_order_relaxed),
+                                      memory_order_relaxed);
             size_t n = TD_FRAME_HEADER_SIZE - c->hdr_got;
             if (n > avail)
                 n = avail;
@@ -892,6 +939,7 @@ static int read_once(struct td_conn *c)
         }
         if (r > 0) {
             atomic_fetch_add_explicit(&c->bytes_in, (uint64_t)r, memory_order_relaxed);
+            atomic_store_explicit(&c->last_in_ns, td_now_ns(), memory_order_relaxed);
             c->data_got += (uint64_t)r;
             if (c->data_got == c->hdr.data_len)
                 frame_data_done(c);
@@ -909,6 +957,7 @@ static int read_once(struct td_conn *c)
         r = recv(c->fd, c->inbuf + c->in_end, want, MSG_DONTWAIT);
         if (r > 0) {
             atomic_fetch_add_explicit(&c->bytes_in, (uint64_t)r, memory_order_relaxed);
+            atomic_store_explicit(&c->last_in_ns, td_now_ns(), memory_order_relaxed);
             c->in_end += (size_t)r;
             process_input(c);
             return (size_t)r < want ? 2 : 1;
@@ -948,7 +997,7 @@ static void on_readable(struct td_conn *c)
     /* While a worker holds the session it reads the next requests itself: a pipelined
      * client then costs no hop through the loop thread. */
     pthread_mutex_lock(&c->mu);
-    if (c->scheduled && !c->closed && c->rstate != TD_R_DEAD && !c->eof &&
+    if (c->scheduled && !c->worker_busy && !c->closed && c->rstate != TD_R_DEAD && !c->eof &&
         !td_conn_input_full(c))
         c->reader_worker = true;
     pthread_mutex_unlock(&c->mu);
@@ -985,6 +1034,17 @@ void td_conn_worker_read(struct td_conn *c)
     c->reader_worker = false;
     pthread_mutex_unlock(&c->mu);
     td_conn_attention(c);
+}
+
+void td_conn_worker_busy(struct td_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    bool had = c->reader_worker;
+    c->worker_busy = true;
+    c->reader_worker = false;
+    pthread_mutex_unlock(&c->mu);
+    if (had)
+        td_conn_attention(c);
 }
 
 static void on_conn_poll(uv_poll_t *h, int status, int events)
@@ -1027,11 +1087,81 @@ void td_conn_on_out_timer(uv_timer_t *h)
     }
 }
 
+/* Closes c for a timeout: logged and counted by reason, the session freed. [loop] */
+static void conn_drop(struct td_conn *c, const char *reason, int64_t seconds)
+{
+    td_metrics_disconnected(c->srv, reason);
+    TD_LOG(TD_LOG_WARN, "connection timed out", "peer=%s session=%" PRIu64 " reason=%s "
+           "seconds=%" PRId64, c->peer, c->sess.id, reason, seconds);
+    conn_close(c);
+}
+
+static long max_ns(long a, long b)
+{
+    return a > b ? a : b;
+}
+
+void td_conn_on_timeout_timer(uv_timer_t *h)
+{
+    struct td_server *srv = h->data;
+    const struct td_config *cfg = srv->cfg;
+    const long sec = 1000000000L;
+    long idle = (long)cfg->idle_timeout * sec, auth = (long)cfg->auth_timeout * sec;
+    long rd = (long)cfg->read_timeout * sec;
+    long now = td_now_ns();
+    struct td_conn *next;
+    for (struct td_conn *c = srv->conns; c; c = next) {
+        next = c->loop_next;     /* conn_close unlinks c */
+        pthread_mutex_lock(&c->mu);
+        bool gone = c->closed || c->broken;
+        bool busy = c->scheduled || c->qhead || c->ohead;
+        /* Nobody reads while reading is paused (backpressure) or while the worker that holds
+         * the read state runs the requests it read. */
+        bool paused = c->paused || c->reader_worker;
+        pthread_mutex_unlock(&c->mu);
+        if (gone)
+            continue;
+        /* Work in flight and stopped reading stop the clocks: the idle clock restarts once
+         * the work is done, the read clock once reading resumes. */
+        if (busy)
+            c->busy_seen_ns = now;
+        if (paused)
+            c->paused_seen_ns = now;
+        long last = atomic_load_explicit(&c->last_in_ns, memory_order_relaxed);
+        long fstart = atomic_load_explicit(&c->frame_start_ns, memory_order_relaxed);
+        bool in_data = atomic_load_explicit(&c->in_data, memory_order_relaxed);
+        if (auth && !atomic_load(&c->auth_done) && now - c->accepted_ns >= auth)
+            conn_drop(c, "auth-timeout", cfg->auth_timeout);
+        else if (rd && !paused && fstart && now - max_ns(fstart, c->paused_seen_ns) >= rd)
+            conn_drop(c, "read-timeout", cfg->read_timeout);
+        else if (rd && !paused && in_data && now - max_ns(last, c->paused_seen_ns) >= rd)
+            conn_drop(c, "read-timeout", cfg->read_timeout);
+        else if (idle && !busy && now - max_ns(last, c->busy_seen_ns) >= idle)
+            conn_drop(c, "idle-timeout", cfg->idle_timeout);
+    }
+}
+
 /* ---------------------------------------------------------------------------------------
  * Accepting
  */
 void td_conn_accept(struct td_server *srv, int fd, const char *peer, bool is_tcp)
 {
+    /* --max-connections counts TCP and Unix together; Unix sockets have a few more slots
+     * that only an admin may keep (checked at the handshake), so an operator can still get
+     * in to look and kill sessions when the server is full. */
+    uint64_t max = (uint64_t)srv->cfg->max_connections;
+    bool reserved = false;
+    if (max && srv->nconns >= max) {
+        uint64_t extra = is_tcp ? 0 : (uint64_t)srv->cfg->admin_reserved_connections;
+        if (srv->nconns >= max + extra) {
+            td_metrics_disconnected(srv, "max-connections");
+            TD_LOG(TD_LOG_WARN, "connection refused", "peer=%s reason=max-connections "
+                   "open=%" PRIu64 " max=%" PRIu64, peer, srv->nconns, max);
+            close(fd);
+            return;
+        }
+        reserved = true;
+    }
     struct td_conn *c = td_malloc(sizeof *c);
     if (!c) {
         close(fd);
@@ -1048,6 +1178,12 @@ void td_conn_accept(struct td_server *srv, int fd, const char *peer, bool is_tcp
     c->srv = srv;
     c->fd = fd;
     c->is_tcp = is_tcp;
+    c->reserved_slot = reserved;
+    c->accepted_ns = td_now_ns();
+    atomic_init(&c->last_in_ns, c->accepted_ns);
+    atomic_init(&c->frame_start_ns, 0);
+    atomic_init(&c->in_data, false);
+    atomic_init(&c->auth_done, false);
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     atomic_init(&c->refcount, 1);
     td_session_init(&c->sess, srv);
@@ -1065,6 +1201,7 @@ void td_conn_accept(struct td_server *srv, int fd, const char *peer, bool is_tcp
     }
     c->poll.data = c;
     td_registry_add(srv, c);
+    srv->nconns++;
     c->loop_next = srv->conns;
     if (srv->conns)
         srv->conns->loop_prev = c;

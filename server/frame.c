@@ -87,7 +87,7 @@ const char *td_method_name(uint32_t method)
 {
     static const char *const names[TD_M_COUNT] = {
         "?", "Handshake", "Put", "Get", "Free", "Run", "ListOps", "Stats", "ListSessions",
-        "KillSession", "SetQuota", "Drain", "Shutdown", "Health"};
+        "KillSession", "SetQuota", "Drain", "Shutdown", "Health", "Cancel"};
     if (method >= TD_M_COUNT)
         return "?";
     return names[method];

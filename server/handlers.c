@@ -63,6 +63,8 @@ const ProtobufCMessageDescriptor *td_request_descriptor(uint32_t method)
         return &tensord__v1__shutdown_request__descriptor;
     case TD_M_HEALTH:
         return &tensord__v1__health_request__descriptor;
+    case TD_M_CANCEL:
+        return &tensord__v1__cancel_request__descriptor;
     default:
         return NULL;
     }
@@ -367,6 +369,53 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* How long a Run may hold the read state of its connection: after this the worker hands
+ * reading to the loop, so that a Cancel sent while the graph runs is read. */
+#define RUN_HANDOFF_NS 2000000L
+
+/* What td_graph_run's stop callback needs: the job (its cancelled flag), the deadline. */
+struct run_stop {
+    struct td_conn *c;
+    struct td_job *j;
+    int nnodes;
+    uint64_t deadline_ms;
+    long deadline_ns;            /* 0: none */
+    long start_ns;
+    bool handed;                 /* reading went to the loop */
+};
+
+/* Checked before each node: a Cancel that arrived, the request's deadline. */
+static int run_stop(void *arg, int node, struct td_error *err)
+{
+    struct run_stop *rs = arg;
+    if (atomic_load_explicit(&rs->j->cancelled, memory_order_relaxed))
+        return td_error_set(err, TD_ECANCELLED, "run: cancelled (call %" PRIu64 ") before node "
+                            "%d of %d; the graph was rolled back", rs->j->call_id, node,
+                            rs->nnodes);
+    if (rs->deadline_ns || !rs->handed) {
+        long now = td_now_ns();
+        if (rs->deadline_ns && now >= rs->deadline_ns)
+            return td_error_set(err, TD_EDEADLINE, "run: deadline_ms %" PRIu64 " exceeded "
+                                "before node %d of %d; the graph was rolled back",
+                                rs->deadline_ms, node, rs->nnodes);
+        if (!rs->handed && now - rs->start_ns > RUN_HANDOFF_NS) {
+            rs->handed = true;
+            td_conn_worker_busy(rs->c);
+        }
+    }
+    if (rs->handed) {
+        /* A long graph of a connection the daemon closed (KillSession, a timeout, an output
+         * limit) stops early: nobody will read its reply, and its memory is wanted. */
+        pthread_mutex_lock(&rs->c->mu);
+        bool gone = rs->c->closed || rs->c->broken;
+        pthread_mutex_unlock(&rs->c->mu);
+        if (gone)
+            return td_error_set(err, TD_ECANCELLED, "run: the connection was closed before "
+                                "node %d of %d", node, rs->nnodes);
+    }
+    return 0;
+}
+
 static void do_run(struct td_conn *c, struct td_job *j)
 {
     const Tensord__V1__RunRequest *req = (const void *)j->req;
@@ -416,9 +465,17 @@ static void do_run(struct td_conn *c, struct td_job *j)
         rc = td_graph_plan(&g, &td_session_table_ops, s, &outs, &nouts, &planned, &err);
     else
     {
+        struct run_stop rs = {.c = c, .j = j, .nnodes = g.nnodes, .deadline_ms = req->deadline_ms,
+                              .start_ns = td_now_ns()};
+        /* The deadline counts from the request's arrival: time spent queued counts. */
+        if (req->deadline_ms) {
+            uint64_t ms = req->deadline_ms > INT64_MAX / 2000000 ? INT64_MAX / 2000000
+                                                                 : req->deadline_ms;
+            rs.deadline_ns = (j->t_enqueue ? j->t_enqueue : rs.start_ns) + (long)ms * 1000000L;
+        }
         g.ag = &s->ag;
-        rc = td_graph_run(&g, &td_session_table_ops, s, &s->rng, &s->account, &outs, &nouts,
-                          &planned, &err);
+        rc = td_graph_run_stoppable(&g, &td_session_table_ops, s, &s->rng, &s->account,
+                                    run_stop, &rs, &outs, &nouts, &planned, &err);
     }
     if (rc != 0)
         goto out_err;
@@ -772,6 +829,16 @@ static void do_health(struct td_conn *c, struct td_job *j)
     send_msg(c, j, &r.base, NULL, 0, NULL, false);
 }
 
+/* Cancel: the reader already marked the Run (conn.c, cancel_mark); this only answers. */
+static void do_cancel(struct td_conn *c, struct td_job *j)
+{
+    Tensord__V1__Status st = TENSORD__V1__STATUS__INIT;
+    Tensord__V1__CancelReply r = TENSORD__V1__CANCEL_REPLY__INIT;
+    r.status = &st;
+    r.cancelled = j->cancel_found;
+    send_msg(c, j, &r.base, NULL, 0, NULL, false);
+}
+
 static bool admin_method(uint32_t m)
 {
     return m == TD_M_LIST_SESSIONS || m == TD_M_KILL_SESSION || m == TD_M_SET_QUOTA ||
@@ -854,6 +921,9 @@ static void run_job(struct td_conn *c, struct td_job *j)
     case TD_M_SHUTDOWN:
         do_shutdown(c, j);
         break;
+    case TD_M_CANCEL:
+        do_cancel(c, j);
+        break;
     default:
         send_error(c, j, TD_EUNIMPL, "unknown method", false);
         break;
@@ -888,6 +958,7 @@ void td_conn_process(struct td_conn *c)
         if (!c->qhead)
             c->qtail = NULL;
         c->qlen--;
+        c->running = j;
         /* A connection being closed (a failed write, an output limit) runs nothing more. */
         bool closed = c->closed || c->broken;
         /* Resume reading once the job queue is half empty, unless the output queue still
@@ -900,6 +971,10 @@ void td_conn_process(struct td_conn *c)
             td_conn_attention(c);
         if (!closed)
             run_job(c, j);
+        pthread_mutex_lock(&c->mu);
+        c->running = NULL;
+        c->worker_busy = false;
+        pthread_mutex_unlock(&c->mu);
         td_metrics_job_done(c->srv, j);
         td_job_free(j);
         if (++done >= BATCH && atomic_load(&c->srv->pool.nready) > 0) {

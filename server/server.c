@@ -240,6 +240,7 @@ static void server_stop(struct td_server *srv, const char *why)
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     uv_close((uv_handle_t *)&srv->out_timer, NULL);
+    uv_close((uv_handle_t *)&srv->conn_timer, NULL);
     uv_close((uv_handle_t *)&srv->drain_async, NULL);
     uv_close((uv_handle_t *)&srv->drain_timer, NULL);
 }
@@ -422,6 +423,19 @@ int td_server_init(struct td_server *srv, const struct td_config *cfg)
             period_ms = 1000;
         uv_timer_start(&srv->out_timer, td_conn_on_out_timer, period_ms, period_ms);
     }
+    /* Idle, auth and read timeouts: checked four times per shortest period, at least once a
+     * second. */
+    uv_timer_init(&srv->loop, &srv->conn_timer);
+    srv->conn_timer.data = srv;
+    int64_t shortest = 0;
+    const int64_t touts[3] = {cfg->idle_timeout, cfg->auth_timeout, cfg->read_timeout};
+    for (int i = 0; i < 3; i++)
+        if (touts[i] > 0 && (shortest == 0 || touts[i] < shortest))
+            shortest = touts[i];
+    if (shortest > 0) {
+        uint64_t period_ms = shortest >= 4 ? 1000 : (uint64_t)shortest * 1000 / 4;
+        uv_timer_start(&srv->conn_timer, td_conn_on_timeout_timer, period_ms, period_ms);
+    }
     if (td_metrics_init(srv) != 0 || td_notify_init(srv) != 0)
         goto fail_handles;
 
@@ -473,6 +487,7 @@ fail_handles:
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
     uv_close((uv_handle_t *)&srv->out_timer, NULL);
+    uv_close((uv_handle_t *)&srv->conn_timer, NULL);
     uv_close((uv_handle_t *)&srv->drain_async, NULL);
     uv_close((uv_handle_t *)&srv->drain_timer, NULL);
     td_metrics_close(srv);

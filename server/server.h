@@ -39,6 +39,15 @@ struct td_auth;
 /* A user: named by the token file (or "local" without one), with a role and quotas. Users
  * live as long as the server; the quota fields are atomics because SetQuota changes them
  * while workers charge. */
+/* A user's place in the pool's fair scheduling (pool.c): its sessions that wait for a
+ * worker, and how many workers hold one of its sessions now. [pool->mu] */
+struct td_sched {
+    struct td_conn *head, *tail;   /* ready sessions, FIFO (linked by ready_next) */
+    struct td_sched *next;         /* the pool's ring of users with ready sessions */
+    bool listed;                   /* on that ring */
+    int running;                   /* workers holding one of the user's sessions */
+};
+
 struct td_user {
     char name[64];
     char label[80];              /* "user 'NAME'", names the quota in errors */
@@ -47,6 +56,7 @@ struct td_user {
                                     limit = the byte quota (0: unlimited) */
     _Atomic uint64_t max_tensors, tensors;     /* live ids over the user's sessions */
     _Atomic uint64_t max_sessions, sessions;   /* concurrent authenticated sessions */
+    struct td_sched sched;       /* [pool->mu] the pool's per-user queue (pool.c) */
 };
 
 /* The session: one per connection. [worker] unless noted. */
@@ -86,6 +96,9 @@ struct td_job {
     bool close_after;            /* protocol error: close the connection after the reply */
     struct td_error err;
     long t_enqueue;              /* td_now_ns() when queued: request latency (metrics.c) */
+    /* Cancel (conn.c marks it, do_run reads it): a Run whose Cancel arrived. */
+    _Atomic bool cancelled;
+    bool cancel_found;           /* a Cancel job: it marked a queued or running Run */
 };
 
 /* A reply that could not be written at once. The body lives right after the struct. */
@@ -143,6 +156,15 @@ struct td_conn {
     _Atomic uint64_t bytes_in;
     uint64_t drain_limit;
     bool authed;                 /* a Handshake frame passed authentication (auth.c) */
+    /* Timeouts (conn.c): written by the read-state owner, read by the loop's timer. */
+    _Atomic long last_in_ns;     /* td_now_ns() when bytes last arrived (accept at first) */
+    _Atomic long frame_start_ns; /* the header/body being read began arriving; 0: none */
+    _Atomic bool in_data;        /* a frame's data section is being read */
+    _Atomic bool auth_done;      /* authed, for the timer */
+    long accepted_ns;            /* [loop] */
+    long busy_seen_ns;           /* [loop] the timer last saw work in flight */
+    long paused_seen_ns;         /* [loop] the timer last saw reading paused */
+    bool reserved_slot;          /* set at accept: an admin-reserved Unix slot */
     struct td_pending_upload *pending;
     size_t npending, cap_pending;
 
@@ -168,6 +190,8 @@ struct td_conn {
     bool close_after_flush;
     bool corked;                 /* replies gathered in the queue, written by td_conn_flush */
     bool broken;                 /* a write failed: close */
+    struct td_job *running;      /* the job a worker runs now (Cancel finds it) */
+    bool worker_busy;            /* a long Run handed reading to the loop: keep it there */
 
     /* Fields under another lock start a new word: the compiler may load the [mu] flags above
      * with one wide read, which must not overlap what attn_mu guards (ThreadSanitizer saw
@@ -176,16 +200,24 @@ struct td_conn {
     bool in_attention;           /* [srv->attn_mu] */
 
     struct td_conn *ready_next;  /* [pool->mu] */
+    struct td_sched *sched;      /* [pool->mu] the queue c waits on / is charged to */
+    struct td_user *sched_user;  /* [submitter] sess.user as the pool last read it (pool.c) */
     struct td_conn *reg_prev, *reg_next; /* [srv->reg_mu] */
 
     struct td_session sess;
 };
 
+/* The worker pool (pool.c). Ready sessions wait in per-user queues (struct td_sched); the
+ * users with ready sessions form a ring that workers serve in turn. */
 struct td_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct td_conn *head, *tail;
-    _Atomic int nready;
+    struct td_sched *ring_head, *ring_tail;  /* users with ready sessions, next turn first */
+    struct td_sched anon;        /* sessions with no user yet (before the handshake) */
+    struct td_sched all;         /* --fair-scheduling 0: every session in one FIFO */
+    bool fair;                   /* --fair-scheduling */
+    int user_max;                /* workers one user may hold at once; 0: unlimited */
+    _Atomic int nready;          /* sessions waiting for a worker, over every queue */
     int sleepers;
     bool stop;
     int nthreads;
@@ -213,6 +245,8 @@ struct td_server {
     struct td_listener *listeners;
     int nlisteners;
     struct td_conn *conns;       /* [loop] */
+    uint64_t nconns;             /* [loop] open connections (--max-connections) */
+    uv_timer_t conn_timer;       /* idle, auth and read timeouts (conn.c) [loop] */
     struct td_pool pool;
     bool stopping;               /* [loop] */
     /* Output buffer limits (--output-buffer-*), fixed at start-up. out_hard 0: none;
@@ -296,6 +330,12 @@ void td_conn_on_async(uv_async_t *h);
 /* The out_timer callback: disconnects every client whose output buffer has stayed above
  * --output-buffer-soft for --output-buffer-soft-seconds. [loop] */
 void td_conn_on_out_timer(uv_timer_t *h);
+/* The conn_timer callback: closes connections past --idle-timeout, --auth-timeout or
+ * --read-timeout. [loop] */
+void td_conn_on_timeout_timer(uv_timer_t *h);
+/* A long Run is in progress on the worker holding c: hand reading to the loop (if the worker
+ * had it) so a Cancel sent meanwhile is read. Thread: the worker holding c. */
+void td_conn_worker_busy(struct td_conn *c);
 /* Returns: the stream offset just past what the parser consumed. Thread: the read-state
  * owner. */
 static inline uint64_t td_conn_parsed_offset(struct td_conn *c)
@@ -363,8 +403,13 @@ static inline long td_now_ns(void)
 #define TD_POOL_SPIN_NS 10000L
 
 /* ---- pool (pool.c) ---- */
+/* Starts nthreads workers running `process` on ready sessions. p must be the server's
+ * srv->pool (the scheduling options come from srv->cfg: --fair-scheduling and
+ * --user-max-concurrency). Returns: 0 or -1 (logged). */
 int td_pool_start(struct td_pool *p, int nthreads, void (*process)(struct td_conn *));
-/* Queues c (a reference travels with it). Thread: any. */
+/* Queues c behind the other ready sessions of its user (a reference travels with it); the
+ * workers take the users in turn. Thread: c's submitter (the thread that set c->scheduled,
+ * or the worker holding c). */
 void td_pool_submit(struct td_pool *p, struct td_conn *c);
 /* Lets the workers finish what is queued, then joins them. */
 void td_pool_stop(struct td_pool *p);

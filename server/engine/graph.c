@@ -235,6 +235,15 @@ int td_graph_run(const struct td_graph *g, const struct td_idtable_ops *tab, voi
                  struct td_rng *rng, struct td_account *account, struct td_graph_output **outs,
                  int *nouts, uint64_t *bytes_planned, struct td_error *err)
 {
+    return td_graph_run_stoppable(g, tab, tabself, rng, account, NULL, NULL, outs, nouts,
+                                  bytes_planned, err);
+}
+
+int td_graph_run_stoppable(const struct td_graph *g, const struct td_idtable_ops *tab,
+                           void *tabself, struct td_rng *rng, struct td_account *account,
+                           td_graph_stop_fn stop, void *stop_arg, struct td_graph_output **outs,
+                           int *nouts, uint64_t *bytes_planned, struct td_error *err)
+{
     struct td_graph_output *plan = NULL;
     struct td_meta *in_meta = NULL, *planned = NULL;
     struct td_tensor **inputs = NULL, **res = NULL;
@@ -269,6 +278,8 @@ int td_graph_run(const struct td_graph *g, const struct td_idtable_ops *tab, voi
         const struct td_node *nd = &g->nodes[i];
         struct td_op_ctx c;
         inserted_in_node = 0;
+        if (stop && (rc = stop(stop_arg, i, err)) != 0)
+            goto out;
         for (int k = 0; k < nd->ninputs; k++) {
             inputs[k] = tab->get(tabself, nd->inputs[k]);
             if (!inputs[k]) {

@@ -36,7 +36,8 @@
     X(EPROTO, -11, "protocol error", 3)                                             \
     X(EINTERNAL, -12, "internal error", 13)                                         \
     X(EPERM, -13, "permission denied", 7)                                           \
-    X(EAUTH, -14, "unauthenticated", 16)
+    X(EAUTH, -14, "unauthenticated", 16)                                            \
+    X(EDEADLINE, -15, "deadline exceeded", 4)
 
 enum td_status {
 #define TD__S(name, val, text, code) TD_##name = (val),

@@ -224,6 +224,16 @@ int td_graph_plan(const struct td_graph *g, const struct td_idtable_ops *tab, vo
 int td_graph_run(const struct td_graph *g, const struct td_idtable_ops *tab, void *tabself,
                  struct td_rng *rng, struct td_account *account, struct td_graph_output **outs,
                  int *nouts, uint64_t *bytes_planned, struct td_error *err) TD_WUR;
+/* Cancellation and deadlines: called before each node with the node's index; a nonzero
+ * status (err filled) ends the graph there. */
+typedef int (*td_graph_stop_fn)(void *arg, int node, struct td_error *err);
+/* td_graph_run, asking stop(stop_arg, node, err) before each node: a nonzero status ends the
+ * graph there, rolled back exactly like any failed graph (outputs removed, rng restored). A
+ * node already running is not interrupted. stop NULL: td_graph_run. */
+int td_graph_run_stoppable(const struct td_graph *g, const struct td_idtable_ops *tab,
+                           void *tabself, struct td_rng *rng, struct td_account *account,
+                           td_graph_stop_fn stop, void *stop_arg, struct td_graph_output **outs,
+                           int *nouts, uint64_t *bytes_planned, struct td_error *err) TD_WUR;
 /* Frees everything the server's decoder allocated inside g (node arrays, attr strings) with
  * td_free; g itself is caller storage. */
 void td_graph_fini(struct td_graph *g);

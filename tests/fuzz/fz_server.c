@@ -22,6 +22,8 @@ static struct td_config cfg;
 static struct td_server server;
 static bool started;
 static bool verbose;   /* TD_FUZZ_VERBOSE=1: print every reply's status (corpus upkeep) */
+void (*fz_on_reply)(uint32_t method, uint64_t call_id, int code);
+static const char *const user_names[] = {"root", "alice", "local"};
 
 static void die(const char *what)
 {
@@ -36,13 +38,55 @@ static void server_teardown(void)
     struct td_server *srv = &server;
     td_pool_stop(&srv->pool);
     uv_close((uv_handle_t *)&srv->async, NULL);
+    uv_close((uv_handle_t *)&srv->drain_async, NULL);
     uv_run(&srv->loop, UV_RUN_NOWAIT);
     if (uv_loop_close(&srv->loop) != 0)
         die("the loop still has handles at exit");
     td_handlers_fini(srv);
+    td_auth_fini(srv);
     pthread_mutex_destroy(&srv->attn_mu);
     pthread_mutex_destroy(&srv->reg_mu);
     td_storage_cache_trim();
+}
+
+/* Drain only sets the flag and wakes the loop; the harness has no listeners to close. */
+static void on_drain_async(uv_async_t *h)
+{
+    (void)h;
+}
+
+/* Writes the token file of FZ_ADMIN_TOKEN and FZ_USER_TOKEN (mode 0600, as the daemon
+ * requires) into a fresh temporary file. Returns: its path (static storage). */
+static const char *write_token_file(void)
+{
+    static char path[] = "/tmp/tensord-fuzz-tokens-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        die("mkstemp failed");
+    static const char text[] = FZ_ADMIN_TOKEN " root admin\n" FZ_USER_TOKEN " alice user\n";
+    if (write(fd, text, sizeof text - 1) != (ssize_t)(sizeof text - 1))
+        die("cannot write the token file");
+    close(fd);
+    return path;
+}
+
+/* Puts every user's quotas back to the configured defaults (an input may have called
+ * SetQuota) and checks that nothing is charged to a user or the server any more. */
+static void users_reset(struct td_server *srv)
+{
+    if (atomic_load(&srv->total.bytes) != 0)
+        die("server bytes not back to 0 after the session was freed");
+    for (size_t i = 0; i < sizeof user_names / sizeof user_names[0]; i++) {
+        struct td_user *u = td_auth_find_user(srv, user_names[i]);
+        if (!u)
+            continue;
+        if (atomic_load(&u->account.bytes) != 0 || atomic_load(&u->tensors) != 0 ||
+            atomic_load(&u->sessions) != 0)
+            die("a user's bytes, tensors or sessions not back to 0 after the session");
+        atomic_store(&u->account.limit, (uint64_t)cfg.user_max_bytes);
+        atomic_store(&u->max_tensors, (uint64_t)cfg.user_max_tensors);
+        atomic_store(&u->max_sessions, (uint64_t)cfg.user_max_sessions);
+    }
 }
 
 struct td_server *fz_server_get(const struct fz_limits *lim)
@@ -68,6 +112,8 @@ struct td_server *fz_server_get(const struct fz_limits *lim)
     cfg.max_session_ids = lim->max_session_ids;
     cfg.max_session_bytes = lim->max_session_bytes;
     cfg.log_level = TD_LOG_LEVEL_COUNT;
+    cfg.auth_fail_delay_ms = 0;   /* no lockout: each input starts with a clean peer */
+    cfg.token_file = lim->auth ? write_token_file() : NULL;
 
     /* What td_server_init does, without listeners, signal handlers and worker threads: the
      * fuzzer's thread is the loop thread and the only worker. */
@@ -85,6 +131,13 @@ struct td_server *fz_server_get(const struct fz_limits *lim)
     pthread_mutex_init(&srv->attn_mu, NULL);
     pthread_mutex_init(&srv->reg_mu, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);   /* Shutdown signals the process as the daemon's SIGTERM */
+    int arc = td_auth_init(srv);
+    if (cfg.token_file)
+        unlink(cfg.token_file);   /* only the digests are kept */
+    if (arc != 0)
+        die("td_auth_init failed");
+    atomic_init(&srv->draining, false);
     if (uv_loop_init(&srv->loop) != 0)
         die("uv_loop_init failed");
     if (td_handlers_init(srv) != 0)
@@ -92,11 +145,46 @@ struct td_server *fz_server_get(const struct fz_limits *lim)
     if (uv_async_init(&srv->loop, &srv->async, td_conn_on_async) != 0)
         die("uv_async_init failed");
     srv->async.data = srv;
+    if (uv_async_init(&srv->loop, &srv->drain_async, on_drain_async) != 0)
+        die("uv_async_init failed");
+    srv->drain_async.data = srv;
     if (td_pool_start(&srv->pool, 0, td_conn_process) != 0)
         die("td_pool_start failed");
     started = true;
     atexit(server_teardown);
     return srv;
+}
+
+/* Takes the oldest ready session of the first user on the pool's ring, as a worker's
+ * sched_pick in pool.c does (this thread is the only worker, so no concurrency limit
+ * applies); the user goes to the back of the ring when it has more. [p->mu] */
+static struct td_conn *pool_pick(struct td_pool *p)
+{
+    struct td_sched *s = p->ring_head;
+    if (!s)
+        return NULL;
+    struct td_conn *c = s->head;
+    p->ring_head = s->next;
+    if (p->ring_tail == s)
+        p->ring_tail = NULL;
+    s->next = NULL;
+    s->listed = false;
+    if (!c)
+        return NULL;
+    s->head = c->ready_next;
+    if (!s->head)
+        s->tail = NULL;
+    c->ready_next = NULL;
+    if (s->head) {
+        s->listed = true;
+        if (p->ring_tail)
+            p->ring_tail->next = s;
+        else
+            p->ring_head = s;
+        p->ring_tail = s;
+    }
+    atomic_fetch_sub(&p->nready, 1);
+    return c;
 }
 
 /* Runs every session queued on the pool, on this thread, as a worker would. */
@@ -106,14 +194,7 @@ static bool pool_drain(struct td_server *srv)
     for (;;) {
         struct td_pool *p = &srv->pool;
         pthread_mutex_lock(&p->mu);
-        struct td_conn *c = p->head;
-        if (c) {
-            p->head = c->ready_next;
-            if (!p->head)
-                p->tail = NULL;
-            c->ready_next = NULL;
-            atomic_fetch_sub(&p->nready, 1);
-        }
+        struct td_conn *c = pool_pick(p);
         pthread_mutex_unlock(&p->mu);
         if (!c)
             return any;
@@ -141,6 +222,8 @@ static void reply_done_body(struct td_server *srv, struct reply_reader *rr)
         tensord__v1__error_reply__unpack(NULL, (size_t)rr->h.body_len, rr->body);
     if (!er)
         die("a reply body does not decode as ErrorReply");
+    if (fz_on_reply)
+        fz_on_reply(rr->h.method, rr->h.call_id, er->status ? (int)er->status->code : 0);
     if (verbose)
         fprintf(stderr, "fz_server: reply call %llu %s: code %d %s\n",
                 (unsigned long long)rr->h.call_id, td_method_name(rr->h.method),
@@ -295,10 +378,12 @@ size_t fz_session_run(struct td_server *srv, const uint8_t *stream, size_t len, 
     for (int i = 0; i < 4; i++)
         pump(srv, sv[1], &rr);
     close(sv[1]);
-    if (srv->conns || srv->pool.head || srv->attn_head)
+    if (srv->conns || srv->pool.ring_head || atomic_load(&srv->pool.nready) || srv->attn_head)
         die("server state left behind after the connection was freed");
     if (rr.in_body || rr.in_data || rr.hdr_got)
         die("the server closed the connection in the middle of a reply");
+    users_reset(srv);
+    atomic_store(&srv->draining, false);   /* an input's Drain ends with its session */
     free(rr.body);
     return rr.replies;
 }

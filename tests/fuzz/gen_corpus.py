@@ -18,6 +18,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 HDR = struct.Struct("<4sHBBIIQQQ")
 M_HANDSHAKE, M_PUT, M_GET, M_FREE, M_RUN, M_LIST_OPS, M_STATS = range(1, 8)
+M_LIST_SESSIONS, M_KILL_SESSION, M_SET_QUOTA, M_DRAIN, M_SHUTDOWN, M_HEALTH = range(8, 14)
+# The tokens of fz_server.h's token file (fuzz_admin).
+FZ_ADMIN_TOKEN, FZ_USER_TOKEN = "fz-admin-0123456789abcdef", "fz-alice-0123456789abcdef"
 F32, F64, I64, I32, C64 = 8, 9, 5, 4, 10
 
 
@@ -317,6 +320,71 @@ FRAME_SEEDS = [
 ]
 
 
+# Admin traffic for fuzz_frame (no token file there: the session is the "local" admin).
+FRAME_SEEDS.append(
+    frame(M_HEALTH, call=1)
+    + frame(M_HANDSHAKE, pb.HandshakeRequest(protocol_version=1, client_name="seed",
+                                             auth_token="ignored-without-a-token-file")
+            .SerializeToString(), call=2)
+    + frame(M_LIST_SESSIONS, call=3)
+    + frame(M_SET_QUOTA, pb.SetQuotaRequest(user="local", max_bytes=64, max_tensors=1,
+                                            max_sessions=1).SerializeToString(), call=4)
+    + frame(M_PUT, put_body(1, F32, [100]), b"\0" * 400, call=5)
+    + frame(M_KILL_SESSION, pb.KillSessionRequest(session_id=1).SerializeToString(), call=6)
+    + frame(M_DRAIN, call=7) + frame(M_STATS, call=8) + frame(M_SHUTDOWN, call=9))
+
+
+def admin_record(method, body=b""):
+    """fuzz_admin record: selector (method - 1), u16 body length, body."""
+    return struct.pack("<BH", method - 1, len(body)) + body
+
+
+def hs_body(token):
+    return pb.HandshakeRequest(protocol_version=1, client_name="seed",
+                               auth_token=token).SerializeToString()
+
+
+def quota(user, b=0, t=0, s=0):
+    return pb.SetQuotaRequest(user=user, max_bytes=b, max_tensors=t,
+                              max_sessions=s).SerializeToString()
+
+
+def kill(sid):
+    return pb.KillSessionRequest(session_id=sid).SerializeToString()
+
+
+# fuzz_admin inputs: mode byte (0 admin, 1 user, 2 wrong token, 3 no handshake), records.
+# What the Python client sends for each admin call, as admin, as a user and before auth.
+ADMIN_CALLS = (admin_record(M_LIST_SESSIONS) + admin_record(M_HEALTH)
+               + admin_record(M_SET_QUOTA, quota("alice", 1 << 20, 10, 2))
+               + admin_record(M_SET_QUOTA, quota("nobody"))
+               + admin_record(M_KILL_SESSION, kill(999999))
+               + admin_record(M_KILL_SESSION, kill(0))
+               + admin_record(M_STATS) + admin_record(M_DRAIN) + admin_record(M_STATS)
+               + admin_record(M_HEALTH) + admin_record(M_SHUTDOWN))
+ADMIN_SEEDS = {
+    "seed-admin": b"\0" + ADMIN_CALLS,
+    "seed-user": b"\1" + ADMIN_CALLS,
+    "seed-wrong": b"\2" + admin_record(M_LIST_SESSIONS),
+    "seed-noauth": b"\3" + ADMIN_CALLS,
+    "seed-hs-admin": b"\3" + admin_record(M_HANDSHAKE, hs_body(FZ_ADMIN_TOKEN)) + ADMIN_CALLS,
+    "seed-hs-user": b"\3" + admin_record(M_HANDSHAKE, hs_body(FZ_USER_TOKEN)) + ADMIN_CALLS,
+    "seed-hs-twice": b"\3" + admin_record(M_HANDSHAKE, hs_body(FZ_USER_TOKEN))
+    + admin_record(M_HANDSHAKE, hs_body(FZ_ADMIN_TOKEN)) + admin_record(M_LIST_SESSIONS),
+    "seed-hs-empty": b"\3" + admin_record(M_HANDSHAKE, hs_body("")),
+    "seed-hs-v2": b"\3" + admin_record(M_HANDSHAKE, pb.HandshakeRequest(
+        protocol_version=2, auth_token=FZ_ADMIN_TOKEN).SerializeToString())
+    + admin_record(M_HANDSHAKE, hs_body(FZ_ADMIN_TOKEN)) + admin_record(M_LIST_SESSIONS),
+    "seed-quota-put": b"\0" + admin_record(M_SET_QUOTA, quota("root", 64, 1, 1))
+    + admin_record(M_PUT, put_body(1, F32, [100])) + admin_record(M_PUT, put_body(2, F32, [2]))
+    + admin_record(M_PUT, put_body(3, F32, [2])) + admin_record(M_LIST_SESSIONS)
+    + admin_record(M_FREE, pb.FreeRequest(ids=[1, 2, 3]).SerializeToString()),
+    "seed-bad-bodies": b"\0" + admin_record(M_SET_QUOTA, b"\x0a\xff\xff\xff\xff\x0f")
+    + admin_record(M_KILL_SESSION, b"\x08" + b"\xff" * 10 + b"\x01")
+    + admin_record(M_LIST_SESSIONS, b"\x12\x05abc") + admin_record(14, b"\x08\x01"),
+}
+
+
 def write(target, seeds, prefix=b""):
     d = HERE / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)
@@ -337,6 +405,7 @@ def main():
                        **{f"edge-{k}": s for k, s in EDGE_SEEDS.items()}})
     write("fuzz_put", PUT_SEEDS, split_seed)
     write("fuzz_frame", FRAME_SEEDS, split_seed)
+    write("fuzz_admin", list(ADMIN_SEEDS.values()), split_seed)
     names = set()
     for line in (REPO / "server" / "engine" / "ops.def").read_text().splitlines():
         m = re.match(r'TD_OP\((\w+),.*?,\s*"([^"]*)",\s*"[^"]*"\)\s*$', line)

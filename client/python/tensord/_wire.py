@@ -26,6 +26,14 @@ METHOD_NAMES = {HANDSHAKE: "Handshake", PUT: "Put", GET: "Get", FREE: "Free", RU
 REPLY_TYPES = {HANDSHAKE: pb.HandshakeReply, PUT: pb.PutReply, GET: pb.GetReply,
                FREE: pb.FreeReply, RUN: pb.RunReply, LIST_OPS: pb.ListOpsReply,
                STATS: pb.StatsReply}
+# Administration (docs/PROTOCOL.md, methods 8-13).
+LIST_SESSIONS, KILL_SESSION, SET_QUOTA, DRAIN, SHUTDOWN, HEALTH = 8, 9, 10, 11, 12, 13
+METHOD_NAMES.update({LIST_SESSIONS: "ListSessions", KILL_SESSION: "KillSession",
+                     SET_QUOTA: "SetQuota", DRAIN: "Drain", SHUTDOWN: "Shutdown",
+                     HEALTH: "Health"})
+REPLY_TYPES.update({LIST_SESSIONS: pb.ListSessionsReply, KILL_SESSION: pb.KillSessionReply,
+                    SET_QUOTA: pb.SetQuotaReply, DRAIN: pb.DrainReply,
+                    SHUTDOWN: pb.ShutdownReply, HEALTH: pb.HealthReply})
 
 # Requests sent without waiting before the client reads a reply (bounds both peers' buffers).
 MAX_OUTSTANDING = 64

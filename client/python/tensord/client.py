@@ -151,6 +151,23 @@ def open_socket(address, timeout=None):
     return s
 
 
+def probe_health(address, timeout=5.0):
+    """Asks a daemon's Health without a handshake (so without a token; docs/PROTOCOL.md).
+    Returns: "SERVING" or "NOT_SERVING". Raises Unavailable when it cannot be reached or
+    does not answer within `timeout` seconds."""
+    try:
+        sock = open_socket(address, timeout=timeout)
+    except OSError as e:
+        raise _wire.Unavailable(14, "cannot connect to %s: %s" % (address, e)) from None
+    sock.settimeout(timeout)
+    conn = _wire.Connection(sock)
+    try:
+        reply, _ = conn.call(_wire.HEALTH, pb.HealthRequest())
+    finally:
+        conn.close()
+    return pb.HealthReply.ServingStatus.Name(reply.serving)
+
+
 # ---- the embedded daemon -----------------------------------------------------------------
 def _find_binary():
     b = os.environ.get("TENSORD_BIN")
@@ -617,6 +634,8 @@ class Client:
         self.seed = hs.seed
         self.limits = hs.limits
         self.devices = [d.name for d in hs.devices]
+        self.device_info = [{"name": d.name, "kind": d.kind, "memory_bytes": d.memory_bytes,
+                             "model": d.model} for d in hs.devices]
         mfd = hs.limits.max_frame_data
         self.max_frame_data = int(mfd) if mfd else (1 << 30)
         mgn = hs.limits.max_graph_nodes
@@ -1159,6 +1178,50 @@ class Client:
             reply, _ = self._call(_wire.STATS, pb.StatsRequest())
         return {f.name: getattr(reply, f.name) for f in reply.DESCRIPTOR.fields
                 if f.name != "status"}
+
+    # ---- administration (admin role; docs/PROTOCOL.md methods 8-13) ----------------------
+    def _admin_call(self, method, msg):
+        """Sends the queued ops, then one admin request. Returns: its reply. Raises its error
+        (PermissionDenied for a session whose role is not admin)."""
+        with self._conn.lock:
+            self._check_open()
+            self._flush()
+            reply, _ = self._call(method, msg)
+        return reply
+
+    def list_sessions(self):
+        """Returns: one dict per open session of the daemon (id, user ("" before its
+        handshake), bytes, tensors, age_seconds, peer), in the daemon's order. Admin only."""
+        reply = self._admin_call(_wire.LIST_SESSIONS, pb.ListSessionsRequest())
+        return [{"id": s.id, "user": s.user, "bytes": s.bytes, "tensors": s.tensors,
+                 "age_seconds": s.age_seconds, "peer": s.peer} for s in reply.sessions]
+
+    def kill_session(self, session_id):
+        """Closes another session's connection and frees what it holds. Admin only.
+        Raises NotFound (unknown id) or InvalidArgument (this client's own session)."""
+        self._admin_call(_wire.KILL_SESSION, pb.KillSessionRequest(session_id=int(session_id)))
+
+    def set_quota(self, user, max_bytes=0, max_tensors=0, max_sessions=0):
+        """Replaces all three quotas of `user` (0, the default of an omitted one, means
+        unlimited). Admin only. Raises NotFound for a user the token file does not name."""
+        self._admin_call(_wire.SET_QUOTA, pb.SetQuotaRequest(
+            user=user, max_bytes=int(max_bytes), max_tensors=int(max_tensors),
+            max_sessions=int(max_sessions)))
+
+    def drain(self):
+        """Starts a graceful stop of the daemon (as SIGTERM). Admin only."""
+        self._admin_call(_wire.DRAIN, pb.DrainRequest())
+
+    def shutdown(self):
+        """Stops the daemon as SIGTERM does; it closes this connection afterwards. Admin
+        only."""
+        self._admin_call(_wire.SHUTDOWN, pb.ShutdownRequest())
+
+    def health(self):
+        """Returns: the daemon's serving status, "SERVING" or "NOT_SERVING" (draining).
+        Any role."""
+        reply = self._admin_call(_wire.HEALTH, pb.HealthRequest())
+        return pb.HealthReply.ServingStatus.Name(reply.serving)
 
     def free(self, *tensors):
         """Frees tensors in the daemon now (otherwise done when they are garbage), after
