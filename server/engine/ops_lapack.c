@@ -351,28 +351,23 @@ int meta_cholesky(const struct td_op_ctx *c, struct td_meta *out, struct td_erro
     return td__lp_meta_square("cholesky", &c->in_meta[0], false, out, err);
 }
 
-int cpu_cholesky(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+int td__lp_cholesky(const char *op, struct td_tensor *o, bool upper, bool check,
+                    struct td_tensor *info, struct td_error *err)
 {
-    struct td_tensor *o = out[0];
-    if (td_tensor_numel(o) == 0)
-        return 0;
-    int rc = td_tensor_copy(o, c->inputs[0], err);
-    if (rc)
-        return rc;
-    bool upper = td_arg_bool(c, "upper");
     int n = (int)o->shape[o->ndim - 1];
-    size_t isz = td_dtype_size(o->dtype);
-    int64_t nb = td_tensor_numel(o) / ((int64_t)n * n);
+    int64_t nb = td_shape_numel(o->shape, o->ndim - 2);
+    size_t isz = td_dtype_size(o->dtype), nn = (size_t)n * (size_t)n;
     char *p = td_tensor_data(o);
-    for (int64_t bi = 0; bi < nb; bi++, p += (size_t)n * (size_t)n * isz) {
-        int info = td__lp_potrf(o->dtype, upper ? 'U' : 'L', n, p, n);
-        if (info > 0)
+    for (int64_t bi = 0; bi < nb; bi++, p += nn * isz) {
+        int rc = n > 0 ? td__lp_potrf(o->dtype, upper ? 'U' : 'L', n, p, n) : 0;
+        if (rc < 0)
+            return td_error_set(err, TD_EINTERNAL, "%s: LAPACK argument %d invalid", op, -rc);
+        if (rc > 0 && check)
             return td_error_set(err, TD_EINVAL,
-                                "cholesky: batch element %lld is not positive-definite "
-                                "(leading minor of order %d)", (long long)bi, info);
-        if (info < 0)
-            return td_error_set(err, TD_EINTERNAL, "cholesky: LAPACK argument %d invalid",
-                                -info);
+                                "%s: batch element %lld is not positive-definite "
+                                "(leading minor of order %d)", op, (long long)bi, rc);
+        if (info)
+            ((int32_t *)td_tensor_data(info))[bi] = rc;
         /* Zero the triangle LAPACK leaves untouched. */
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++)
@@ -380,6 +375,15 @@ int cpu_cholesky(const struct td_op_ctx *c, struct td_tensor **out, struct td_er
                     memset(p + ((size_t)i * (size_t)n + (size_t)j) * isz, 0, isz);
     }
     return 0;
+}
+
+int cpu_cholesky(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
+{
+    struct td_tensor *o = out[0];
+    if (td_tensor_numel(o) == 0)
+        return 0;
+    int rc = td_tensor_copy(o, c->inputs[0], err);
+    return rc ? rc : td__lp_cholesky("cholesky", o, td_arg_bool(c, "upper"), true, NULL, err);
 }
 
 /* ---- qr ---- */

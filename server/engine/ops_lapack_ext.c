@@ -484,35 +484,15 @@ int meta_cholesky_ex(const struct td_op_ctx *c, struct td_meta *out, struct td_e
 int cpu_cholesky_ex(const struct td_op_ctx *c, struct td_tensor **out, struct td_error *err)
 {
     struct td_tensor *o = out[0];
-    int n = (int)o->shape[o->ndim - 1];
-    int64_t nb = td_shape_numel(o->shape, o->ndim - 2);
-    if (nb == 0)
+    if (td_shape_numel(o->shape, o->ndim - 2) == 0)
         return 0;
     if (td_tensor_numel(o) > 0) {
         int rc = td_tensor_copy(o, c->inputs[0], err);
         if (rc)
             return rc;
     }
-    bool upper = td_arg_bool(c, "upper"), check = td_arg_bool(c, "check_errors");
-    size_t isz = td_dtype_size(o->dtype);
-    char *p = td_tensor_data(o);
-    for (int64_t bi = 0; bi < nb; bi++, p += msz(n, n) * isz) {
-        int info = n > 0 ? td__lp_potrf(o->dtype, upper ? 'U' : 'L', n, p, n) : 0;
-        if (info < 0)
-            return td_error_set(err, TD_EINTERNAL, "cholesky_ex: LAPACK argument %d invalid",
-                                -info);
-        if (info > 0 && check)
-            return td_error_set(err, TD_EINVAL,
-                                "cholesky_ex: batch element %lld is not positive-definite "
-                                "(leading minor of order %d)", (long long)bi, info);
-        store_i32(out[1], bi, info);
-        /* Zero the triangle LAPACK leaves untouched. */
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++)
-                if (upper ? j < i : j > i)
-                    memset(p + (msz(i, n) + (size_t)j) * isz, 0, isz);
-    }
-    return 0;
+    return td__lp_cholesky("cholesky_ex", o, td_arg_bool(c, "upper"),
+                           td_arg_bool(c, "check_errors"), out[1], err);
 }
 
 /* ---- LU: lu_factor, lu_factor_ex, lu ---- */

@@ -73,6 +73,12 @@ void *td__lp_alloc(size_t n, size_t sz);
 int td__lp_svd(const char *op, struct td_tensor *a, struct td_account *account,
                struct td_tensor *u, struct td_tensor *s, struct td_tensor *vh, bool full,
                struct td_error *err);
+/* Cholesky factors of the batch in o (a contiguous copy of the input, factored in place):
+ * potrf on the upper or lower triangle, the other zeroed. A matrix that is not
+ * positive-definite is TD_EINVAL naming the batch element when check; LAPACK's info per
+ * element goes into the int32 tensor info when it is not NULL (cholesky_ex). */
+int td__lp_cholesky(const char *op, struct td_tensor *o, bool upper, bool check,
+                    struct td_tensor *info, struct td_error *err);
 /* Eigenvalues (ascending, real) of the Hermitian batch a [..., n, n], reading the uplo
  * triangle, into w; eigenvectors (columns) into v when v is not NULL. */
 int td__lp_eigh(const char *op, struct td_tensor *a, char uplo, struct td_account *account,
