@@ -269,6 +269,13 @@ struct td_user *td_auth_find_user(struct td_server *srv, const char *name)
     return NULL;
 }
 
+int td_auth_users(struct td_server *srv, struct td_user **users)
+{
+    struct td_auth *a = srv->auth;
+    *users = a ? a->users : NULL;
+    return a ? a->nusers : 0;
+}
+
 /* The rate-limit key of c's peer: its IP address, or "unix uid N". */
 static void peer_key(const struct td_conn *c, char *key, size_t n)
 {

@@ -87,7 +87,8 @@ const char *td_method_name(uint32_t method)
 {
     static const char *const names[TD_M_COUNT] = {
         "?", "Handshake", "Put", "Get", "Free", "Run", "ListOps", "Stats", "ListSessions",
-        "KillSession", "SetQuota", "Drain", "Shutdown", "Health", "Cancel"};
+        "KillSession", "SetQuota", "Drain", "Shutdown", "Health", "Cancel",
+        "ListUsers"};
     if (method >= TD_M_COUNT)
         return "?";
     return names[method];

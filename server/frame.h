@@ -29,6 +29,7 @@ enum td_method {
     TD_M_SHUTDOWN = 12,
     TD_M_HEALTH = 13,
     TD_M_CANCEL = 14,
+    TD_M_LIST_USERS = 15,
     TD_M_COUNT
 };
 

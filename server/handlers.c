@@ -65,6 +65,8 @@ const ProtobufCMessageDescriptor *td_request_descriptor(uint32_t method)
         return &tensord__v1__health_request__descriptor;
     case TD_M_CANCEL:
         return &tensord__v1__cancel_request__descriptor;
+    case TD_M_LIST_USERS:
+        return &tensord__v1__list_users_request__descriptor;
     default:
         return NULL;
     }
@@ -792,13 +794,69 @@ static void do_set_quota(struct td_conn *c, struct td_job *j)
         send_err(c, j, &err);
         return;
     }
+    /* Checked first, so a refused request changes nothing. */
+    if (req->max_concurrency > TD_MAX_USER_CONCURRENCY) {
+        td_error_set(&err, TD_EINVAL, "set_quota: max_concurrency %" PRIu32 " is above %d",
+                     req->max_concurrency, TD_MAX_USER_CONCURRENCY);
+        send_err(c, j, &err);
+        return;
+    }
+    if (td_pool_set_user_max(&c->srv->pool, &u->sched, (int)req->max_concurrency) != 0) {
+        td_error_set(&err, TD_EPRECOND, "set_quota: max_concurrency needs fair scheduling "
+                     "(the daemon runs with --fair-scheduling 0)");
+        send_err(c, j, &err);
+        return;
+    }
     atomic_store(&u->account.limit, req->max_bytes);
     atomic_store(&u->max_tensors, req->max_tensors);
     atomic_store(&u->max_sessions, req->max_sessions);
     TD_LOG(TD_LOG_INFO, "quota set", "user=%s max_bytes=%" PRIu64 " max_tensors=%" PRIu64
-           " max_sessions=%" PRIu64 " by_user=%s", u->name, req->max_bytes, req->max_tensors,
-           req->max_sessions, c->sess.user->name);
+           " max_sessions=%" PRIu64 " max_concurrency=%" PRIu32 " by_user=%s", u->name,
+           req->max_bytes, req->max_tensors, req->max_sessions, req->max_concurrency,
+           c->sess.user->name);
     send_ok(c, j);
+}
+
+static void do_list_users(struct td_conn *c, struct td_job *j)
+{
+    struct td_user *users;
+    size_t n = (size_t)td_auth_users(c->srv, &users);
+    Tensord__V1__UserInfo *infos = td_calloc(n ? n : 1, sizeof *infos);
+    Tensord__V1__UserInfo **ptrs = td_calloc(n ? n : 1, sizeof *ptrs);
+    if (!infos || !ptrs) {
+        struct td_error err;
+        td_error_set(&err, TD_ENOMEM, "list_users: out of memory");
+        send_err(c, j, &err);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct td_user *u = &users[i];
+        Tensord__V1__UserInfo *ui = &infos[i];
+        tensord__v1__user_info__init(ui);
+        ui->name = u->name;   /* lives as long as the server */
+        ui->admin = u->admin;
+        ui->bytes = atomic_load(&u->account.bytes);
+        ui->max_bytes = atomic_load(&u->account.limit);
+        ui->peak_bytes = atomic_load(&u->account.peak);
+        ui->tensors = atomic_load(&u->tensors);
+        ui->max_tensors = atomic_load(&u->max_tensors);
+        ui->sessions = atomic_load(&u->sessions);
+        ui->max_sessions = atomic_load(&u->max_sessions);
+        int max, running;
+        td_pool_user_state(&c->srv->pool, &u->sched, &max, &running);
+        ui->max_concurrency = (uint32_t)max;
+        ui->running = (uint32_t)running;
+        ptrs[i] = ui;
+    }
+    Tensord__V1__Status st = TENSORD__V1__STATUS__INIT;
+    Tensord__V1__ListUsersReply r = TENSORD__V1__LIST_USERS_REPLY__INIT;
+    r.status = &st;
+    r.n_users = n;
+    r.users = ptrs;
+    send_msg(c, j, &r.base, NULL, 0, NULL, false);
+out:
+    td_free(infos);
+    td_free(ptrs);
 }
 
 static void do_drain(struct td_conn *c, struct td_job *j)
@@ -842,7 +900,7 @@ static void do_cancel(struct td_conn *c, struct td_job *j)
 static bool admin_method(uint32_t m)
 {
     return m == TD_M_LIST_SESSIONS || m == TD_M_KILL_SESSION || m == TD_M_SET_QUOTA ||
-           m == TD_M_DRAIN || m == TD_M_SHUTDOWN;
+           m == TD_M_DRAIN || m == TD_M_SHUTDOWN || m == TD_M_LIST_USERS;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -923,6 +981,9 @@ static void run_job(struct td_conn *c, struct td_job *j)
         break;
     case TD_M_CANCEL:
         do_cancel(c, j);
+        break;
+    case TD_M_LIST_USERS:
+        do_list_users(c, j);
         break;
     default:
         send_error(c, j, TD_EUNIMPL, "unknown method", false);

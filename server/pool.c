@@ -7,7 +7,8 @@
  * FIFO of ready sessions (struct td_sched, in struct td_user; sessions that have not
  * authenticated yet share the pool's `anon` queue). The users with ready sessions form a
  * ring; a worker serves the first user on the ring that is under --user-max-concurrency,
- * takes that user's oldest ready session and moves the user to the back of the ring. So a
+ * (or the user's own limit, SetQuota's max_concurrency), takes that user's oldest ready
+ * session and moves the user to the back of the ring. So a
  * user with many busy sessions gets one turn per round like a user with one request, and
  * while the limit keeps one user's sessions off a worker, another user's request finds it
  * free. A worker hands a session back after a batch of jobs when others are ready
@@ -40,9 +41,15 @@ static void spin_wait(struct td_pool *p)
 }
 
 /* Whether a worker may take one of s's sessions now. [p->mu] */
+static int sched_limit(const struct td_pool *p, const struct td_sched *s)
+{
+    return s->max ? s->max : p->user_max;
+}
+
 static bool sched_eligible(const struct td_pool *p, const struct td_sched *s)
 {
-    return s->head && (p->user_max == 0 || s->running < p->user_max);
+    int max = sched_limit(p, s);
+    return s->head && (max == 0 || s->running < max);
 }
 
 /* Puts s at the back of the ring. [p->mu] */
@@ -219,6 +226,26 @@ void td_pool_submit(struct td_pool *p, struct td_conn *c)
     atomic_fetch_add_explicit(&p->nready, 1, memory_order_release);
     if (p->sleepers > 0 && sched_eligible(p, s))
         pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int td_pool_set_user_max(struct td_pool *p, struct td_sched *s, int max)
+{
+    if (!p->fair)
+        return max == 0 ? 0 : -1;
+    pthread_mutex_lock(&p->mu);
+    s->max = max;
+    if (p->sleepers > 0 && any_eligible(p))
+        pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+void td_pool_user_state(struct td_pool *p, const struct td_sched *s, int *max, int *running)
+{
+    pthread_mutex_lock(&p->mu);
+    *max = p->fair ? sched_limit(p, s) : 0;
+    *running = s->running;
     pthread_mutex_unlock(&p->mu);
 }
 

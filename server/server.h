@@ -31,6 +31,7 @@
 #define TD_QUEUE_HIGH 1024     /* jobs queued per connection before reading pauses */
 #define TD_OUTQ_HIGH 1024      /* reply frames queued per connection before reading pauses */
 #define TD_MAX_PENDING_UPLOADS 4096
+#define TD_MAX_USER_CONCURRENCY 256  /* SetQuota's max_concurrency; as --user-max-concurrency */
 
 struct td_server;
 struct td_conn;
@@ -46,6 +47,7 @@ struct td_sched {
     struct td_sched *next;         /* the pool's ring of users with ready sessions */
     bool listed;                   /* on that ring */
     int running;                   /* workers holding one of the user's sessions */
+    int max;                       /* the user's own concurrency limit; 0: the pool's */
 };
 
 struct td_user {
@@ -413,6 +415,12 @@ int td_pool_start(struct td_pool *p, int nthreads, void (*process)(struct td_con
 void td_pool_submit(struct td_pool *p, struct td_conn *c);
 /* Lets the workers finish what is queued, then joins them. */
 void td_pool_stop(struct td_pool *p);
+/* Sets the user's own limit on workers holding its sessions at once (0: the pool's
+ * --user-max-concurrency again) and wakes workers a raised limit lets in. Returns: 0, or -1
+ * without fair scheduling (there is no per-user queue to limit). Thread: any. */
+int td_pool_set_user_max(struct td_pool *p, struct td_sched *s, int max);
+/* Reads the user's effective limit (0: unlimited) and its running workers. Thread: any. */
+void td_pool_user_state(struct td_pool *p, const struct td_sched *s, int *max, int *running);
 
 /* ---- sessions (session.c) ---- */
 void td_session_init(struct td_session *s, struct td_server *srv);
@@ -446,6 +454,9 @@ bool td_auth_enabled(const struct td_server *srv);
 int td_auth_handshake(struct td_conn *c, const char *token, struct td_error *err) TD_WUR;
 /* Returns: the user called name, or NULL. Thread: any. */
 struct td_user *td_auth_find_user(struct td_server *srv, const char *name);
+/* Sets *users to the server's users (they live as long as the server). Returns: how many.
+ * Thread: any. */
+int td_auth_users(struct td_server *srv, struct td_user **users);
 
 /* ---- handlers (handlers.c) ---- */
 /* Worker entry: runs the queued jobs of c in order. */

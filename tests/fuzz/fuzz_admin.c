@@ -9,11 +9,11 @@
  * Mode (low 2 bits): 0 the target first sends a Handshake with the admin token, 1 with the
  * user token, 2 with a wrong token, 3 no Handshake (the records may hold their own, whose
  * fuzzed body carries any auth_token). Each record becomes one frame whose method is
- * selector % 14 + 1 (14 is an unknown method); Run (5) is sent as Stats, since graph work
+ * selector % 16 + 1 (16 is an unknown method); Run (5) is sent as Stats, since graph work
  * is fuzz_run's. Bodies are the fuzzed protobuf messages, data sections are empty.
  *
  * Checks besides "no crash, leak, hang or malformed reply" (fz_server): an admin method
- * (8-12) never succeeds on a session that authenticated with the user token or did not
+ * (8-12, 15) never succeeds on a session that authenticated with the user token or did not
  * authenticate at all; after the wrong token the server answers nothing more; after each
  * input every user's bytes, tensors and sessions are back to 0 (fz_server).
  */
@@ -72,7 +72,8 @@ static void on_reply(uint32_t method, uint64_t call_id, int code)
         authed_admin = first_hs_admin;
         return;
     }
-    if (method >= 8 && method <= 12 && code == 0 && !authed_admin)
+    if (((method >= 8 && method <= 12) || method == TD_M_LIST_USERS) && code == 0 &&
+        !authed_admin)
         die("an admin method succeeded without an admin session", method, code);
 }
 
@@ -124,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         append(&buf, &len, &cap, TD_M_HANDSHAKE, call++, body, n);
     }
     for (int r = 0; r < MAX_RECORDS && size >= 3; r++) {
-        uint32_t method = (uint32_t)data[0] % 14 + 1;
+        uint32_t method = (uint32_t)data[0] % 16 + 1;
         size_t blen = (size_t)data[1] | ((size_t)data[2] << 8);
         data += 3;
         size -= 3;

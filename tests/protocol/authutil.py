@@ -5,6 +5,7 @@ import os
 from conftest import Client
 
 M_LIST_SESSIONS, M_KILL_SESSION, M_SET_QUOTA, M_DRAIN, M_SHUTDOWN, M_HEALTH = 8, 9, 10, 11, 12, 13
+M_LIST_USERS = 15
 PERMISSION_DENIED, UNAVAILABLE, UNAUTHENTICATED = 7, 14, 16
 
 ADMIN_TOKEN = "adm-0123456789abcdef0123"
@@ -27,7 +28,7 @@ def client(pb, addr):
     c.reply_types.update({
         M_LIST_SESSIONS: pb.ListSessionsReply, M_KILL_SESSION: pb.KillSessionReply,
         M_SET_QUOTA: pb.SetQuotaReply, M_DRAIN: pb.DrainReply, M_SHUTDOWN: pb.ShutdownReply,
-        M_HEALTH: pb.HealthReply})
+        M_HEALTH: pb.HealthReply, M_LIST_USERS: pb.ListUsersReply})
     return c
 
 

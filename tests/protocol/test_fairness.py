@@ -15,7 +15,8 @@ import time
 
 import numpy as np
 
-from authutil import ALICE_TOKEN, BOB_TOKEN, client, handshake, write_tokens
+from authutil import (ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, M_LIST_USERS, M_SET_QUOTA, client,
+                      handshake, write_tokens)
 from conftest import M_RUN, OK, TENSORD_BIN
 
 
@@ -167,14 +168,27 @@ def test_fifo_control_waits_for_the_flood(start_daemon, tmp_path, pb):
     assert busy[0] > total / 4, (busy, total)
 
 
-def ready_sessions_while_busy(start_daemon, tmp_path, pb, *args):
+def alice_running(adm):
+    """ListUsers: the workers running one of alice's sessions now, and her limit."""
+    r, _ = adm.call(M_LIST_USERS, adm.pb.ListUsersRequest())
+    (a,) = [u for u in r.users if u.name == "alice"]
+    return a.running, a.max_concurrency
+
+
+def ready_sessions_while_busy(start_daemon, tmp_path, pb, *args, quota=None, during=None):
     """3 worker threads; alice's 3 sessions each send one long graph (a chain of LONG
     matmuls). Samples the metric of sessions waiting for a worker while they run; returns
-    the median sample after checking every result."""
+    the median sample after checking every result. quota: SetQuota max_concurrency for
+    alice first (by an admin session); during(adm): called once the samples are taken, while
+    the graphs still run, with the metrics port; its result is returned as well."""
     from metrics_util import metrics_port, scrape, value
     d = start_daemon("--threads", "3", "--compute-threads", "1", "--token-file",
                      write_tokens(tmp_path), "--metrics-listen", "tcp://127.0.0.1:0", *args)
     port = metrics_port(d)
+    adm = client(pb, d.tcp)
+    handshake(adm, ADMIN_TOKEN)
+    if quota is not None:
+        adm.call(M_SET_QUOTA, pb.SetQuotaRequest(user="alice", max_concurrency=quota))
     rng = np.random.default_rng(5)
     q, _ = np.linalg.qr(rng.standard_normal((LONG_N, LONG_N)))
     sessions = []
@@ -195,8 +209,10 @@ def ready_sessions_while_busy(start_daemon, tmp_path, pb, *args):
     for _ in range(5):
         samples.append(value(scrape(port), "tensord_ready_sessions"))
         time.sleep(0.03)
+    running = alice_running(adm)
     sampled = time.perf_counter() - t0
-    print(f"sampled at {sampled:.2f} s: {samples}")
+    print(f"sampled at {sampled:.2f} s: {samples}, alice running/max {running}")
+    extra = during(adm, port) if during else None
     want = sessions[0][1]
     for (c, x), cid in zip(sessions, calls):
         r, _ = c.recv_reply(M_RUN, cid)
@@ -210,6 +226,9 @@ def ready_sessions_while_busy(start_daemon, tmp_path, pb, *args):
             want = want @ q
         np.testing.assert_allclose(c.get(100 + LONG - 1), want, rtol=1e-9, atol=1e-9)
         c.close()
+    adm.close()
+    if quota is not None or during is not None:
+        return statistics.median(samples), running, extra
     return statistics.median(samples)
 
 
@@ -228,3 +247,48 @@ def test_user_max_concurrency_caps_workers_of_one_user(start_daemon, tmp_path, p
     # No cap: all three run at once on the three workers.
     assert ready_sessions_while_busy(start_daemon, tmp_path, pb,
                                      "--user-max-concurrency", "0") == 0
+
+
+def test_set_quota_max_concurrency_per_user(start_daemon, tmp_path, pb):
+    # No daemon-wide cap, but alice's own limit of 1 (SetQuota): two of her sessions wait,
+    # and ListUsers shows one worker on her sessions against a limit of 1.
+    ready, running, _ = ready_sessions_while_busy(
+        start_daemon, tmp_path, pb, "--user-max-concurrency", "0", quota=1)
+    assert ready == 2 and running == (1, 1), (ready, running)
+
+    # Raising her limit to 3 while two sessions wait lets the idle workers take them at once.
+    def raise_limit(adm, port):
+        from metrics_util import scrape, value
+        adm.call(M_SET_QUOTA, pb.SetQuotaRequest(user="alice", max_concurrency=3))
+        time.sleep(0.2)
+        # The worker answering ListUsers is the admin's, so two of alice's run meanwhile.
+        return value(scrape(port), "tensord_ready_sessions"), alice_running(adm)
+    ready, running, after = ready_sessions_while_busy(
+        start_daemon, tmp_path, pb, "--user-max-concurrency", "1", quota=1, during=raise_limit)
+    assert ready == 2 and running == (1, 1) and after == (0, (2, 3)), (ready, running, after)
+
+
+def test_set_quota_max_concurrency_errors(start_daemon, tmp_path, pb):
+    d = start_daemon("--threads", "2", "--token-file", write_tokens(tmp_path),
+                     "--fair-scheduling", "0")
+    adm = client(pb, d.tcp)
+    handshake(adm, ADMIN_TOKEN)
+    # Without fair scheduling there is no per-user queue: refused, and nothing changed.
+    code, msg = adm.error_of(M_SET_QUOTA, pb.SetQuotaRequest(user="alice", max_bytes=64,
+                                                             max_concurrency=1))
+    assert code == 9 and "fair" in msg, (code, msg)       # FAILED_PRECONDITION
+    r, _ = adm.call(M_LIST_USERS, pb.ListUsersRequest())
+    (a,) = [u for u in r.users if u.name == "alice"]
+    assert a.max_bytes == 0 and a.max_concurrency == 0
+    adm.call(M_SET_QUOTA, pb.SetQuotaRequest(user="alice", max_bytes=64))   # 0: allowed
+    code, msg = adm.error_of(M_SET_QUOTA, pb.SetQuotaRequest(user="alice",
+                                                             max_concurrency=257))
+    assert code == 3 and "257" in msg, (code, msg)          # INVALID_ARGUMENT
+    # A user token may not list users.
+    u = client(pb, d.tcp)
+    handshake(u, ALICE_TOKEN)
+    code, msg = u.error_of(M_LIST_USERS, pb.ListUsersRequest())
+    assert code == 7 and "not an admin" in msg, (code, msg)
+    r, _ = adm.call(M_LIST_USERS, pb.ListUsersRequest())
+    assert {x.name: x.max_bytes for x in r.users} == {"root": 0, "alice": 64, "bob": 0}
+    assert {x.name: x.sessions for x in r.users} == {"root": 1, "alice": 1, "bob": 0}

@@ -109,7 +109,8 @@ def _upload(c, *arrays):
 
 def test_console_script_help():
     r = _ok(subprocess.run([_script(), "--help"], capture_output=True, text=True, timeout=60))
-    for cmd in ("status", "sessions", "kill", "quota", "drain", "shutdown", "health"):
+    for cmd in ("status", "sessions", "kill", "quota", "quotas", "drain", "shutdown",
+                "health"):
         assert cmd in r.stdout
 
 
@@ -223,7 +224,7 @@ def test_quota_cli_and_method(env):
 
     r = _ok(env.admin("--json", "quota", "alice", "--max-sessions", "1"))
     assert json.loads(r.stdout) == {"user": "alice", "max_bytes": 0, "max_tensors": 0,
-                                    "max_sessions": 1}
+                                    "max_sessions": 1, "max_concurrency": 0}
     with pytest.raises(td.ResourceExhausted):
         env.connect(ALICE_TOKEN)
     _upload(alice, np.zeros(1000, np.float32))                # max_bytes was replaced: 0
@@ -250,9 +251,46 @@ def test_quota_cli_and_method(env):
     _ok(env.admin("quota", "alice", "--unlimited"))
 
 
+def test_quotas_cli_and_list_users(env):
+    """ListUsers / `tensordctl quotas`: usage per user against the quotas just set, counted
+    from what this test uploaded and the sessions it opened."""
+    alice = env.connect(ALICE_TOKEN)
+    env.connect(ALICE_TOKEN)
+    _upload(alice, np.zeros(300, np.float32), np.zeros(7, np.float64))   # 1200 + 56 bytes
+    admin = env.connect(ADMIN_TOKEN)
+    admin.set_quota("alice", max_bytes=1 << 20, max_tensors=10, max_sessions=5,
+                    max_concurrency=1)
+    users = {u["name"]: u for u in admin.list_users()}
+    assert sorted(users) == ["alice", "bob", "root"]
+    a = users["alice"]
+    assert (a["admin"], a["sessions"], a["tensors"], a["bytes"]) == (False, 2, 2, 1256)
+    assert (a["max_bytes"], a["max_tensors"], a["max_sessions"], a["max_concurrency"]) == \
+        (1 << 20, 10, 5, 1)
+    assert a["peak_bytes"] >= 1256 and a["running"] == 0
+    b = users["bob"]
+    assert (b["sessions"], b["tensors"], b["bytes"], b["max_bytes"]) == (0, 0, 0, 0)
+    # The daemon default for concurrency (threads 2, token file: threads - 1 = 1 unless the
+    # test daemon says otherwise) is what bob reports; root is an admin with its session.
+    assert users["root"]["admin"] and users["root"]["sessions"] == 1
+    r = _ok(env.admin("--json", "quotas"))
+    rows = {u["name"]: u for u in json.loads(r.stdout)}
+    assert rows["alice"]["bytes"] == 1256 and rows["alice"]["max_concurrency"] == 1
+    text = _ok(env.admin("quotas")).stdout
+    line = [ln for ln in text.splitlines() if ln.startswith("alice")][0]
+    assert "2 / 5" in line and "2 / 10" in line and "1.2 KiB / 1.0 MiB" in line, line
+    assert "unlimited" in [ln for ln in text.splitlines() if ln.startswith("bob")][0]
+    # --max-concurrency through the CLI, then back to the default with --unlimited.
+    r = _ok(env.admin("--json", "quota", "alice", "--max-concurrency", "2"))
+    assert json.loads(r.stdout)["max_concurrency"] == 2
+    assert {u["name"]: u for u in admin.list_users()}["alice"]["max_concurrency"] == 2
+    _ok(env.admin("quota", "alice", "--unlimited"))
+    a = {u["name"]: u for u in admin.list_users()}["alice"]
+    assert a["max_concurrency"] == users["bob"]["max_concurrency"] and a["max_bytes"] == 0
+
+
 @pytest.mark.parametrize("args", [["status"], ["sessions"], ["kill", "1"],
-                                  ["quota", "alice", "--max-bytes", "1"], ["drain"],
-                                  ["shutdown"]])
+                                  ["quota", "alice", "--max-bytes", "1"], ["quotas"],
+                                  ["drain"], ["shutdown"]])
 def test_user_token_gets_permission_error(env, args):
     r = env.ctl(*args, token_file=env.alice_file)
     assert r.returncode == 3, (r.returncode, r.stderr)
@@ -266,7 +304,8 @@ def test_user_token_client_methods_denied(env):
     import tensord as td
     alice = env.connect(ALICE_TOKEN)
     calls = [alice.list_sessions, lambda: alice.kill_session(1),
-             lambda: alice.set_quota("alice", max_bytes=1), alice.drain, alice.shutdown]
+             lambda: alice.set_quota("alice", max_bytes=1), alice.list_users, alice.drain,
+             alice.shutdown]
     for call in calls:
         with pytest.raises(td.PermissionDenied, match="not an admin"):
             call()

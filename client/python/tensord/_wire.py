@@ -34,6 +34,9 @@ METHOD_NAMES.update({LIST_SESSIONS: "ListSessions", KILL_SESSION: "KillSession",
 REPLY_TYPES.update({LIST_SESSIONS: pb.ListSessionsReply, KILL_SESSION: pb.KillSessionReply,
                     SET_QUOTA: pb.SetQuotaReply, DRAIN: pb.DrainReply,
                     SHUTDOWN: pb.ShutdownReply, HEALTH: pb.HealthReply})
+CANCEL, LIST_USERS = 14, 15
+METHOD_NAMES.update({CANCEL: "Cancel", LIST_USERS: "ListUsers"})
+REPLY_TYPES.update({CANCEL: pb.CancelReply, LIST_USERS: pb.ListUsersReply})
 
 # Requests sent without waiting before the client reads a reply (bounds both peers' buffers).
 MAX_OUTSTANDING = 64

@@ -1201,12 +1201,24 @@ class Client:
         Raises NotFound (unknown id) or InvalidArgument (this client's own session)."""
         self._admin_call(_wire.KILL_SESSION, pb.KillSessionRequest(session_id=int(session_id)))
 
-    def set_quota(self, user, max_bytes=0, max_tensors=0, max_sessions=0):
-        """Replaces all three quotas of `user` (0, the default of an omitted one, means
-        unlimited). Admin only. Raises NotFound for a user the token file does not name."""
+    def set_quota(self, user, max_bytes=0, max_tensors=0, max_sessions=0, max_concurrency=0):
+        """Replaces the quotas of `user`: max_bytes, max_tensors, max_sessions (0, the default
+        of an omitted one, means unlimited) and max_concurrency, the workers its sessions may
+        hold at once (0: the daemon's --user-max-concurrency). Admin only. Raises NotFound for
+        a user the token file does not name, FailedPrecondition for max_concurrency on a
+        daemon without fair scheduling."""
         self._admin_call(_wire.SET_QUOTA, pb.SetQuotaRequest(
             user=user, max_bytes=int(max_bytes), max_tensors=int(max_tensors),
-            max_sessions=int(max_sessions)))
+            max_sessions=int(max_sessions), max_concurrency=int(max_concurrency)))
+
+    def list_users(self):
+        """Returns: one dict per user of the daemon (name, admin, bytes, max_bytes, peak_bytes,
+        tensors, max_tensors, sessions, max_sessions, max_concurrency (effective; 0:
+        unlimited), running (workers on its sessions now)). Admin only."""
+        reply = self._admin_call(_wire.LIST_USERS, pb.ListUsersRequest())
+        keys = ("name", "admin", "bytes", "max_bytes", "peak_bytes", "tensors", "max_tensors",
+                "sessions", "max_sessions", "max_concurrency", "running")
+        return [{k: getattr(u, k) for k in keys} for u in reply.users]
 
     def drain(self):
         """Starts a graceful stop of the daemon (as SIGTERM). Admin only."""

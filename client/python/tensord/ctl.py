@@ -2,11 +2,11 @@
 
     tensordctl [--address ADDR] [--token-file F] [--json] COMMAND
 
-Commands: status, sessions, kill ID, quota USER [--max-bytes N] [--max-tensors N]
-[--max-sessions N | --unlimited], drain, shutdown, health. The token comes from
+Commands: status, sessions, kill ID, quotas, quota USER [--max-bytes N] [--max-tensors N]
+[--max-sessions N] [--max-concurrency N] | --unlimited], drain, shutdown, health. The token comes from
 --token-file (a file holding just the token) or $TENSORD_TOKEN; the address from --address
 or $TENSORD_ADDRESS, else unix:///run/tensord/tensord.sock. Every command except health
-needs a session with role admin (docs/PROTOCOL.md, methods 8-13).
+needs a session with role admin (docs/PROTOCOL.md, methods 8-13 and 15).
 
 Exit status: 0 done (health: SERVING); 1 the daemon refused the request, could not be
 reached, or (health) is NOT_SERVING; 2 bad usage or an unreadable token file; 3 permission
@@ -172,17 +172,35 @@ def cmd_kill(c, args):
     return ({"killed": args.session_id}, "killed session %d" % args.session_id, EXIT_OK)
 
 
+def _limit(v, fmt=str):
+    return fmt(v) if v else "unlimited"
+
+
 def cmd_quota(c, args):
     q = {"max_bytes": args.max_bytes or 0, "max_tensors": args.max_tensors or 0,
-         "max_sessions": args.max_sessions or 0}
+         "max_sessions": args.max_sessions or 0,
+         "max_concurrency": args.max_concurrency or 0}
     c.set_quota(args.user, **q)
-
-    def show(v, fmt):
-        return fmt(v) if v else "unlimited"
-    text = "quota of %s: max_bytes %s, max_tensors %s, max_sessions %s" % (
-        args.user, show(q["max_bytes"], lambda v: "%d (%s)" % (v, human_bytes(v))),
-        show(q["max_tensors"], str), show(q["max_sessions"], str))
+    text = ("quota of %s: max_bytes %s, max_tensors %s, max_sessions %s, max_concurrency %s"
+            % (args.user, _limit(q["max_bytes"], lambda v: "%d (%s)" % (v, human_bytes(v))),
+               _limit(q["max_tensors"]), _limit(q["max_sessions"]),
+               q["max_concurrency"] or "daemon default"))
     return dict(user=args.user, **q), text, EXIT_OK
+
+
+def cmd_quotas(c, args):
+    users = c.list_users()
+
+    def used(v, m, fmt=str):
+        return "%s / %s" % (fmt(v), _limit(m, fmt))
+    rows = [(u["name"], "admin" if u["admin"] else "user",
+             used(u["sessions"], u["max_sessions"]), used(u["tensors"], u["max_tensors"]),
+             used(u["bytes"], u["max_bytes"], human_bytes), human_bytes(u["peak_bytes"]),
+             used(u["running"], u["max_concurrency"]))
+            for u in users]
+    text = table(("USER", "ROLE", "SESSIONS", "TENSORS", "MEMORY (cpu)", "PEAK", "WORKERS"),
+                 rows, right=(2, 3, 4, 5, 6))
+    return users, text, EXIT_OK
 
 
 def cmd_drain(c, args):
@@ -198,7 +216,7 @@ def cmd_shutdown(c, args):
 
 
 COMMANDS = {"status": cmd_status, "sessions": cmd_sessions, "kill": cmd_kill,
-            "quota": cmd_quota, "drain": cmd_drain, "shutdown": cmd_shutdown}
+            "quota": cmd_quota, "quotas": cmd_quotas, "drain": cmd_drain, "shutdown": cmd_shutdown}
 
 
 def build_parser():
@@ -234,8 +252,15 @@ def build_parser():
     q.add_argument("--max-tensors", type=parse_count, metavar="N", help="live tensor ids")
     q.add_argument("--max-sessions", type=parse_count, metavar="N",
                    help="concurrent sessions")
+    q.add_argument("--max-concurrency", type=parse_count, metavar="N",
+                   help="workers the user's sessions may hold at once (default: the "
+                        "daemon's --user-max-concurrency)")
     q.add_argument("--unlimited", action="store_true",
-                   help="remove every limit of the user (0 for all three)")
+                   help="remove every limit of the user (0 for all; concurrency back to the "
+                        "daemon's default)")
+    sub.add_parser("quotas", parents=[common],
+                   help="every user's usage against its quotas (sessions, tensors, memory, "
+                        "workers)")
     sub.add_parser("drain", parents=[common], help="start a graceful stop")
     sub.add_parser("shutdown", parents=[common], help="stop the daemon (as SIGTERM)")
     sub.add_parser("health", parents=[common],
@@ -255,10 +280,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     prog = "tensordctl"
     if args.command == "quota":
-        given = [x is not None for x in (args.max_bytes, args.max_tensors, args.max_sessions)]
+        given = [x is not None for x in (args.max_bytes, args.max_tensors, args.max_sessions,
+                                         args.max_concurrency)]
         if args.unlimited == any(given):
-            parser.error("quota: give --max-bytes, --max-tensors and/or --max-sessions "
-                         "(the ones omitted become unlimited), or --unlimited alone")
+            parser.error("quota: give --max-bytes, --max-tensors, --max-sessions and/or "
+                         "--max-concurrency (the ones omitted become unlimited), or "
+                         "--unlimited alone")
     address = args.address or os.environ.get("TENSORD_ADDRESS") or DEFAULT_ADDRESS
     try:
         token = read_token_file(args.token_file) if args.token_file else None
