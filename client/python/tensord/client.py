@@ -10,8 +10,10 @@ or data is needed. A failed batch is re-sent one op per Run (the daemon undid al
 so that errors belong to the op that caused them (see the package doc).
 """
 import collections
+import contextlib
 import functools
 import itertools
+import math
 import numbers
 import os
 import shutil
@@ -404,7 +406,7 @@ class _Run:
     """
 
     __slots__ = ("segs", "call", "done", "error", "metas", "redirect", "frees", "dropped",
-                 "put", "rg", "undef", "inputs", "epoch")
+                 "put", "rg", "undef", "inputs", "epoch", "deadline_ms")
 
     def __init__(self, put=False):
         self.segs = []
@@ -420,6 +422,7 @@ class _Run:
         self.undef = None       # ids of outputs the op left undefined (None); not created
         self.inputs = None      # ids its nodes read (a batch that may be re-sent)
         self.epoch = 0          # the client's re-send count when it was sent
+        self.deadline_ms = 0    # RunRequest.deadline_ms it was sent with (0: none)
 
     def settled(self):
         """Returns: whether this Run and any re-send of its segments have their replies."""
@@ -602,6 +605,7 @@ class Client:
         # Failed batches whose ops were re-sent so far: a Run sent before a re-send may
         # have named ids the failed batch would have made (NOT_FOUND); it is re-sent too.
         self._resend_epoch = 0
+        self._deadline_ms = 0          # RunRequest.deadline_ms of Runs sent now (deadline())
         self._schema = None
         self._stateful = None
         # Asynchronous execution state (see the package doc).
@@ -806,7 +810,9 @@ class Client:
         nodes, discard = self._q_nodes, self._q_discard
         self._q_nodes, self._q_discard = [], []
         rec.epoch = self._resend_epoch
-        rec.call = self._conn.send(_wire.RUN, pb.RunRequest(nodes=nodes, discard=discard),
+        rec.deadline_ms = self._deadline_ms
+        rec.call = self._conn.send(_wire.RUN, pb.RunRequest(nodes=nodes, discard=discard,
+                                                            deadline_ms=rec.deadline_ms),
                                    on_reply=functools.partial(self._on_run, rec))
         if len(rec.segs) > 1:
             rec.inputs = frozenset(i for n in nodes for i in n.inputs)
@@ -831,6 +837,13 @@ class Client:
         elif len(rec.segs) == 1 and not (p.error.code_value == 5 and
                                          rec.epoch < self._resend_epoch):
             self._fail_segment(rec, rec.segs[0], p.error)
+        elif p.error.code_value in (1, 4):
+            # CANCELLED / DEADLINE_EXCEEDED: the time is spent, so the batch is not re-sent
+            # segment by segment; every output of it fails with that error.
+            frees = rec.frees
+            for seg in rec.segs:
+                rec.frees = list(frees)
+                self._fail_segment(rec, seg, p.error)
         else:
             # The daemon undid the whole batch: re-send its segments one by one (from
             # _after_read, before any later request) so each op gets its own outcome.
@@ -910,8 +923,10 @@ class Client:
                         self._fail_segment(sub, seg, err)
                         continue
                     sub.epoch = self._resend_epoch
+                    sub.deadline_ms = rec.deadline_ms
                     sub.call = self._conn.send(
-                        _wire.RUN, pb.RunRequest(nodes=seg.nodes, discard=seg.discard),
+                        _wire.RUN, pb.RunRequest(nodes=seg.nodes, discard=seg.discard,
+                                                 deadline_ms=sub.deadline_ms),
                         on_reply=functools.partial(self._on_run, sub))
         finally:
             self._resending = False
@@ -993,6 +1008,32 @@ class Client:
             self._prune()
             self._flush_frees()
             self._raise_pending()
+
+    @contextlib.contextmanager
+    def deadline(self, seconds):
+        """A block whose ops run under a deadline: each Run sent for them carries
+        RunRequest.deadline_ms, so the daemon stops a graph still running `seconds` after it
+        received it (checked before each node; what the graph made is rolled back) and its
+        outputs raise DeadlineExceeded when used. Ops queued before the block are sent first,
+        without the deadline; the block's ops are sent when it ends. Nests (the innermost
+        deadline applies)."""
+        x = float(seconds)
+        if not (x > 0 and math.isfinite(x)):
+            raise ValueError("deadline: seconds must be finite and > 0, got %r" % (seconds,))
+        ms = max(1, math.ceil(x * 1000))
+        with self._conn.lock:
+            self._check_open()
+            self._flush()
+            prev, self._deadline_ms = self._deadline_ms, ms
+        try:
+            yield self
+        finally:
+            with self._conn.lock:
+                try:
+                    if not self._closed:
+                        self._flush()
+                finally:
+                    self._deadline_ms = prev
 
     # ---- transfers ---------------------------------------------------------------------
     def _on_put(self, rec, tid, last, p):
