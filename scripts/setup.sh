@@ -10,7 +10,8 @@ pkgs=(build-essential cmake pkg-config git
       libuv1-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
       nanopb libnanopb-dev libopenblas-dev liblapacke-dev libcmocka-dev libfftw3-dev
       libclang-rt-14-dev clang
-      libyaml-dev nettle-dev)   # libyaml: --config files; nettle: SHA-256 of auth tokens
+      libyaml-dev nettle-dev    # libyaml: --config files; nettle: SHA-256 of auth tokens
+      libssl-dev openssl)       # OpenSSL 3: TLS on TCP listeners; the CLI makes test certs
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -119,6 +119,19 @@ static const struct opt opts[] = {
     {"admin-reserved-connections", OPT_INT, 0, 1024, "1", OFF(admin_reserved_connections),
      "Unix-socket connections accepted beyond --max-connections that only an admin may keep: "
      "a non-admin Handshake there gets UNAVAILABLE and is closed"},
+    {"tls-cert", OPT_PATH, 0, 0, NULL, OFF(tls_cert),
+     "serve TLS on every TCP listener with this PEM certificate chain (server certificate "
+     "first); needs --tls-key. Unix sockets stay plain"},
+    {"tls-key", OPT_PATH, 0, 0, NULL, OFF(tls_key),
+     "the PEM private key of --tls-cert (keep it readable by the daemon only)"},
+    {"tls-client-ca", OPT_PATH, 0, 0, NULL, OFF(tls_client_ca),
+     "mutual TLS: require a client certificate signed by a CA in this PEM bundle (the token "
+     "is still checked)"},
+    {"tls-min-version", OPT_STR, 0, 0, "1.2", OFF(tls_min_version),
+     "oldest TLS version accepted: 1.2 or 1.3"},
+    {"tls-ciphers", OPT_STR, 0, 0, NULL, OFF(tls_ciphers),
+     "OpenSSL cipher list for TLS 1.2 connections (TLS 1.3 suites stay OpenSSL's default; "
+     "default: OpenSSL's)"},
     {"log-level", OPT_LEVEL, 0, 0, "info", OFF(log_level), "debug, info, warn or error"},
     {"allow-remote", OPT_FLAG, 0, 0, NULL, OFF(allow_remote),
      "permit TCP listeners on non-loopback addresses; needs --token-file (authentication)"},
@@ -450,6 +463,21 @@ int td_config_parse(struct td_config *cfg, int argc, char **argv, char *msg, siz
     }
     if (cfg->nlisten == 0)
         cfg->listen[cfg->nlisten++] = TD_DEFAULT_LISTEN;
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        snprintf(msg, n, "--%s is given without --%s (tls_cert and tls_key go together: the "
+                 "certificate chain and its private key)", cfg->tls_cert ? "tls-cert" : "tls-key",
+                 cfg->tls_cert ? "tls-key" : "tls-cert");
+        return -1;
+    }
+    if ((cfg->tls_client_ca || cfg->tls_ciphers) && !cfg->tls_cert) {
+        snprintf(msg, n, "--%s needs --tls-cert and --tls-key (TLS is off without them)",
+                 cfg->tls_client_ca ? "tls-client-ca" : "tls-ciphers");
+        return -1;
+    }
+    if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0) {
+        snprintf(msg, n, "--tls-min-version: '%.32s' is not 1.2 or 1.3", cfg->tls_min_version);
+        return -1;
+    }
     if (cfg->allow_remote && !cfg->token_file && !cfg->help && !cfg->version) {
         snprintf(msg, n, "--allow-remote needs --token-file (auth_token_file): without "
                  "authentication anyone who can reach the port could use the daemon");

@@ -45,6 +45,12 @@ struct td_config {
     int64_t read_timeout;        /* seconds a frame's header+body may take; 0: no limit */
     int64_t max_connections;     /* TCP and Unix together; 0: no limit */
     int64_t admin_reserved_connections; /* Unix slots past max_connections, admins only */
+    /* TLS for every TCP listener (tls.c); NULL: plain TCP. Given together or not at all. */
+    const char *tls_cert;        /* PEM certificate chain, the server's certificate first */
+    const char *tls_key;         /* PEM private key of that certificate */
+    const char *tls_client_ca;   /* PEM CA bundle: require client certificates (mutual TLS) */
+    const char *tls_min_version; /* "1.2" (default) or "1.3" */
+    const char *tls_ciphers;     /* OpenSSL cipher list for TLS 1.2; NULL: OpenSSL's default */
     int log_level;
     bool allow_remote;
     bool help;

@@ -17,6 +17,12 @@
  * the client has read enough of its replies. A client with more than --output-buffer-hard
  * queued, or above the soft limit for --output-buffer-soft-seconds, is disconnected and its
  * session freed. A single reply never counts as over the hard limit on its own.
+ *
+ * TLS (tls.c): all socket I/O goes through conn_recv and conn_sendv, which call recv/sendmsg
+ * on plain connections and SSL_read/SSL_write on TLS ones with the same results, so the code
+ * above them does not know which it has. A TLS connection first runs its handshake from the
+ * poll events; plaintext that OpenSSL decrypted but nobody read yet gets no poll event, so
+ * the loop reads it from the attention list (tls_kick).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -35,12 +41,14 @@
 #include "metrics.h"
 #include "server.h"
 #include "tensord.pb-c.h"
+#include "tls.h"
 
 #define MAX_IOV 64
 
 static void conn_close(struct td_conn *c);
 static void conn_update_events(struct td_conn *c);
 static void on_conn_poll(uv_poll_t *h, int status, int events);
+static void on_readable(struct td_conn *c);
 
 /* ---------------------------------------------------------------------------------------
  * Jobs
@@ -102,6 +110,7 @@ static void pending_clear(struct td_conn *c);
 static void conn_free(struct td_conn *c)
 {
     td_registry_remove(c->srv, c);
+    td_tls_conn_fini(c);
     if (c->fd >= 0)
         close(c->fd);
     pending_clear(c);
@@ -207,6 +216,8 @@ static void conn_close(struct td_conn *c)
     c->closing = true;
     pthread_mutex_lock(&c->mu);
     c->closed = true;
+    if (c->tls)
+        td_tls_shutdown(c);       /* close_notify, best effort */
     shutdown(c->fd, SHUT_RDWR);   /* the peer sees the end now; a reading worker stops */
     struct td_outframe *o = c->ohead;
     c->ohead = c->otail = NULL;
@@ -271,10 +282,18 @@ static int frame_iov(const struct td_outframe *o, const uint8_t *body, struct io
     return k;
 }
 
-/* Writes as much as the socket takes. Returns: bytes written (0 when it would block) or -1
- * on a hard error. */
-static ssize_t send_iov(int fd, struct iovec *iov, int n)
+/* The I/O seam: conn_sendv and conn_recv are the only places that write or read a
+ * connection's socket, with sendmsg/recv on plain connections and SSL_write/SSL_read (tls.c)
+ * on TLS ones, which answer the same way. */
+
+/* Writes as much as the socket takes. A 0 return must be followed by a retry that offers the
+ * same bytes first (TLS keeps the record it could not finish). Returns: bytes written (0 when
+ * it would block) or -1 on a hard error. [mu] */
+static ssize_t conn_sendv(struct td_conn *c, struct iovec *iov, int n)
 {
+    if (c->tls)
+        return td_tls_sendv(c, iov, n);
+    int fd = c->fd;
     struct msghdr m;
     memset(&m, 0, sizeof m);
     m.msg_iov = iov;
@@ -299,7 +318,7 @@ static bool flush_locked(struct td_conn *c)
         int n = 0;
         for (struct td_outframe *o = c->ohead; o && n + 3 <= MAX_IOV; o = o->next)
             n += frame_iov(o, o->body, iov + n);
-        ssize_t w = send_iov(c->fd, iov, n);
+        ssize_t w = conn_sendv(c, iov, n);
         if (w < 0) {
             c->broken = true;
             break;
@@ -353,7 +372,7 @@ void td_conn_send(struct td_conn *c, uint32_t method, uint64_t call_id, const ui
     if (!c->ohead && !cork) {
         struct iovec iov[3];
         int n = frame_iov(&head, body, iov);
-        ssize_t w = send_iov(c->fd, iov, n);
+        ssize_t w = conn_sendv(c, iov, n);
         if (w < 0) {
             c->broken = true;
             attention = true;
@@ -455,6 +474,20 @@ static void conn_update_events(struct td_conn *c)
     }
     bool want_read = loop_reads && c->rstate != TD_R_DEAD && !c->eof && !full;
     int ev = (want_read ? UV_READABLE : 0) | (want_write ? UV_WRITABLE : 0);
+    if (c->tls) {
+        if (c->tls_hs_events) {
+            ev = c->tls_hs_events;       /* the handshake comes first */
+        } else {
+            if (loop_reads && atomic_load(&c->tls_read_wants_write))
+                ev |= UV_WRITABLE;
+            /* Plaintext already decrypted into the SSL object gets no poll event: read it
+             * on the next pass of the attention list. */
+            if (want_read && !c->tls_kick && td_tls_pending(c) > 0) {
+                c->tls_kick = true;
+                td_conn_attention(c);
+            }
+        }
+    }
     if (ev == c->poll_events)
         return;
     c->poll_events = ev;
@@ -480,6 +513,10 @@ void td_conn_on_async(uv_async_t *h)
         c->in_attention = false;
         pthread_mutex_unlock(&srv->attn_mu);
         conn_update_events(c);
+        if (c->tls_kick && !c->closing) {
+            c->tls_kick = false;
+            on_readable(c);
+        }
         td_conn_unref(c);
     }
 }
@@ -884,6 +921,22 @@ static void process_input(struct td_conn *c)
     }
 }
 
+/* Reads up to len bytes. Returns: bytes read (> 0), 0 at the end of the stream, -EAGAIN when
+ * nothing is there, or another negative errno. [read-state owner] */
+static ssize_t conn_recv(struct td_conn *c, void *buf, size_t len)
+{
+    if (c->tls)
+        return td_tls_recv(c, buf, len);
+    for (;;) {
+        ssize_t r = recv(c->fd, buf, len, MSG_DONTWAIT);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+}
+
 static void on_eof(struct td_conn *c)
 {
     c->eof = true;
@@ -931,11 +984,11 @@ static int read_once(struct td_conn *c)
         uint64_t left = c->hdr.data_len - c->data_got;
         size_t want = left > (uint64_t)SSIZE_MAX ? (size_t)SSIZE_MAX : (size_t)left;
         if (c->data_dst) {
-            r = recv(c->fd, c->data_dst + c->data_got, want, MSG_DONTWAIT);
+            r = conn_recv(c, c->data_dst + c->data_got, want);
         } else {
             if (want > TD_INBUF_SIZE)
                 want = TD_INBUF_SIZE;
-            r = recv(c->fd, c->inbuf, want, MSG_DONTWAIT);   /* fixed-size scratch, dropped */
+            r = conn_recv(c, c->inbuf, want);   /* fixed-size scratch, dropped */
         }
         if (r > 0) {
             atomic_fetch_add_explicit(&c->bytes_in, (uint64_t)r, memory_order_relaxed);
@@ -954,13 +1007,14 @@ static int read_once(struct td_conn *c)
             c->in_start = 0;
         }
         size_t want = TD_INBUF_SIZE - c->in_end;
-        r = recv(c->fd, c->inbuf + c->in_end, want, MSG_DONTWAIT);
+        r = conn_recv(c, c->inbuf + c->in_end, want);
         if (r > 0) {
             atomic_fetch_add_explicit(&c->bytes_in, (uint64_t)r, memory_order_relaxed);
             atomic_store_explicit(&c->last_in_ns, td_now_ns(), memory_order_relaxed);
             c->in_end += (size_t)r;
             process_input(c);
-            return (size_t)r < want ? 2 : 1;
+            /* A short TLS read says nothing about the socket: SSL_read returns one record. */
+            return (size_t)r < want && !c->tls ? 2 : 1;
         }
     }
     if (r == 0) {
@@ -968,11 +1022,9 @@ static int read_once(struct td_conn *c)
         on_eof(c);
         return -1;
     }
-    if (errno == EINTR)
-        return 1;
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
+    if (r == -EAGAIN)
         return 0;
-    TD_LOG(TD_LOG_DEBUG, "read failed", "peer=%s err=\"%s\"", c->peer, strerror(errno));
+    TD_LOG(TD_LOG_DEBUG, "read failed", "peer=%s err=\"%s\"", c->peer, strerror((int)-r));
     conn_fail(c);
     return -1;
 }
@@ -1056,12 +1108,25 @@ static void on_conn_poll(uv_poll_t *h, int status, int events)
         conn_close(c);
         return;
     }
+    if (c->tls_hs_events) {
+        /* TLS: no frame is read before the handshake is done. */
+        int r = td_tls_handshake(c);
+        if (r < 0)
+            conn_close(c);
+        else if (r == 0)
+            conn_update_events(c);
+        else
+            on_readable(c);     /* the client's first request may already be buffered */
+        return;
+    }
     if (events & UV_WRITABLE) {
         pthread_mutex_lock(&c->mu);
         flush_locked(c);
         pthread_mutex_unlock(&c->mu);
     }
-    if (events & UV_READABLE)
+    bool read_retry = (events & UV_WRITABLE) && c->tls &&
+                      atomic_exchange(&c->tls_read_wants_write, false);
+    if ((events & UV_READABLE) || read_retry)
         on_readable(c);
     else
         conn_update_events(c);
@@ -1191,7 +1256,10 @@ void td_conn_accept(struct td_server *srv, int fd, const char *peer, bool is_tcp
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    if (uv_poll_init(&srv->loop, &c->poll, fd) != 0) {
+    /* Every TCP connection speaks TLS when the server has a certificate (--tls-cert). */
+    if ((is_tcp && srv->tls_ctx && td_tls_conn_init(c) != 0) ||
+        uv_poll_init(&srv->loop, &c->poll, fd) != 0) {
+        td_tls_conn_fini(c);
         td_session_fini(&c->sess);
         pthread_mutex_destroy(&c->mu);
         td_free(c->inbuf);

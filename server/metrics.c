@@ -50,7 +50,7 @@ static const char *const code_names[NCODES] = {
 
 static const char *const disconnect_reasons[] = {
     "output-buffer-hard", "output-buffer-soft-seconds", "protocol-error", "drain-timeout",
-    "idle-timeout", "auth-timeout", "read-timeout", "max-connections", "other"};
+    "idle-timeout", "auth-timeout", "read-timeout", "max-connections", "tls", "other"};
 #define NREASONS (sizeof disconnect_reasons / sizeof disconnect_reasons[0])
 
 struct latency {

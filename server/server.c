@@ -1,7 +1,8 @@
 /*
  * server.c - the daemon's lifecycle on the libuv loop: listeners (TCP loopback unless
  * --allow-remote, Unix sockets), accepting connections, signals, and the orderly shutdown
- * that frees every session before the process exits.
+ * that frees every session before the process exits. With --tls-cert every TCP connection
+ * speaks TLS (the SSL_CTX is built at start-up, tls.c); Unix sockets stay plain.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "server.h"
+#include "tls.h"
 #ifdef TD_HAVE_CUDA
 #include "td_cuda.h"
 #endif
@@ -305,6 +307,10 @@ static void on_drain_async(uv_async_t *h)
         int pending = 0;
         if (ioctl(c->fd, FIONREAD, &pending) != 0 || pending < 0)
             pending = 0;
+        /* TLS: FIONREAD counts ciphertext (more than its plaintext, erring the same way);
+         * plaintext already decrypted into the SSL object is added. */
+        if (c->tls)
+            pending += (int)td_tls_pending(c);
         c->drain_limit = atomic_load(&c->bytes_in) + (uint64_t)pending;
     }
     atomic_store_explicit(&srv->drain_snapped, true, memory_order_release);
@@ -390,10 +396,19 @@ int td_server_init(struct td_server *srv, const struct td_config *cfg)
     pthread_mutex_init(&srv->attn_mu, NULL);
     pthread_mutex_init(&srv->reg_mu, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (td_auth_init(srv) != 0)
+    if (td_tls_init(srv) != 0)
         return -1;
+    if (td_auth_init(srv) != 0) {
+        td_tls_fini(srv);
+        return -1;
+    }
+    if (cfg->allow_remote && !srv->tls_ctx)
+        TD_LOG(TD_LOG_WARN, "remote clients without TLS", "err=\"--allow-remote without "
+               "--tls-cert: tokens and tensors travel in clear over TCP; set tls_cert and "
+               "tls_key or use a TLS tunnel\"");
     if (uv_loop_init(&srv->loop) != 0) {
         td_auth_fini(srv);
+        td_tls_fini(srv);
         return -1;
     }
     if (td_handlers_init(srv) != 0) {
@@ -468,7 +483,8 @@ int td_server_init(struct td_server *srv, const struct td_config *cfg)
         goto fail_listeners;
     for (int i = 0; i < srv->nlisteners; i++) {
         printf("listening %s\n", srv->listeners[i].addr);
-        TD_LOG(TD_LOG_INFO, "listening", "addr=%s", srv->listeners[i].addr);
+        TD_LOG(TD_LOG_INFO, "listening", "addr=%s tls=%s", srv->listeners[i].addr,
+               srv->listeners[i].is_tcp && srv->tls_ctx ? "on" : "off");
     }
     fflush(stdout);
     td_notify_send(srv, "READY=1\nSTATUS=serving");
@@ -501,6 +517,7 @@ fail_handles:
 fail_loop:
     uv_loop_close(&srv->loop);
     td_auth_fini(srv);
+    td_tls_fini(srv);
     return -1;
 }
 
@@ -520,6 +537,7 @@ void td_server_fini(struct td_server *srv)
     td_auth_fini(srv);
     td_metrics_fini(srv);
     td_notify_fini(srv);
+    td_tls_fini(srv);
     pthread_mutex_destroy(&srv->attn_mu);
     pthread_mutex_destroy(&srv->reg_mu);
 }

@@ -36,6 +36,8 @@
 struct td_server;
 struct td_conn;
 struct td_auth;
+struct ssl_st;       /* OpenSSL's SSL (tls.c) */
+struct ssl_ctx_st;   /* OpenSSL's SSL_CTX (tls.c) */
 
 /* A user: named by the token file (or "local" without one), with a role and quotas. Users
  * live as long as the server; the quota fields are atomics because SetQuota changes them
@@ -206,6 +208,18 @@ struct td_conn {
     struct td_user *sched_user;  /* [submitter] sess.user as the pool last read it (pool.c) */
     struct td_conn *reg_prev, *reg_next; /* [srv->reg_mu] */
 
+    /* TLS (tls.c), NULL on plain connections. OpenSSL lets one thread at a time use an SSL
+     * object while the read-state owner reads and a worker writes at once, so every SSL_*
+     * call on it holds tls_mu, for that call only. Lock order: mu before tls_mu. */
+    struct ssl_st *tls;
+    pthread_mutex_t tls_mu;
+    uint8_t *tls_wbuf;           /* [mu] small iovecs gathered into one record (tls.c) */
+    int tls_hs_events;           /* [loop] poll events the handshake waits for; 0: done */
+    bool tls_kick;               /* [loop] plaintext waits in the SSL object: read it from
+                                    the attention list, no poll event will announce it */
+    bool tls_failed;             /* [tls_mu] a fatal TLS error: no SSL_shutdown */
+    _Atomic bool tls_read_wants_write; /* SSL_read needs the socket writable (rare) */
+
     struct td_session sess;
 };
 
@@ -293,6 +307,8 @@ struct td_server {
     long drain_deadline_ns;      /* 0: no --drain-timeout [loop] */
     struct td_metrics *metrics;  /* counters and the /metrics server (metrics.c); may be NULL */
     struct td_notify *notify;    /* systemd notification state (notify.c); may be NULL */
+    struct ssl_ctx_st *tls_ctx;  /* --tls-cert: every TCP connection speaks TLS (tls.c);
+                                    NULL: plain */
 };
 
 extern ProtobufCAllocator td_pb_allocator;

@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -84,9 +85,10 @@ def set_default_client(client):
 def connect(address=None, *, seed=None, set_default=True, **kw):
     """Opens a session with a daemon and makes it the default client.
 
-    address: "unix:///path", "tcp://host:port", "host:port", or None to start a private
-    daemon (binary from $TENSORD_BIN, else `tensord` on PATH). seed: the session RNG seed.
-    Returns: a Client (also a context manager).
+    address: "unix:///path", "tcp://host:port", "tls://host:port" (TLS), "host:port", or None
+    to start a private daemon (binary from $TENSORD_BIN, else `tensord` on PATH). seed: the
+    session RNG seed. TLS keywords (see Client): tls, tls_ca, tls_cert, tls_key,
+    tls_server_name. Returns: a Client (also a context manager).
     """
     c = Client(address, seed=seed, **kw)
     if set_default:
@@ -107,8 +109,11 @@ def _install_module_functions(client):
 
 # ---- addresses and sockets ---------------------------------------------------------------
 def parse_address(address):
-    """Returns: ("unix", path) or ("tcp", (host, port)). Raises ValueError."""
+    """Returns: ("unix", path) or ("tcp", (host, port)); "tls://host:port" is a TCP address
+    too (address_wants_tls tells it apart). Raises ValueError."""
     a = address.strip()
+    if a.startswith("tls://"):
+        a = a[len("tls://"):]
     if a.startswith("unix://"):
         path = a[len("unix://"):]
         if not path:
@@ -136,8 +141,97 @@ def parse_address(address):
     return "tcp", (host or "127.0.0.1", port)
 
 
-def open_socket(address, timeout=None):
+def address_wants_tls(address):
+    """Returns: whether the address names TLS (the tls:// scheme)."""
+    return address is not None and address.strip().startswith("tls://")
+
+
+def make_tls_context(tls_ca=None, tls_cert=None, tls_key=None):
+    """Returns: an ssl.SSLContext for a client, TLS 1.2 or newer, that verifies the daemon's
+    certificate against tls_ca (a PEM file of CA certificates; None: the system's CAs) and
+    checks the host name; tls_cert (PEM chain) and tls_key (its key, default: in tls_cert)
+    present a client certificate to a daemon that asks for one (mutual TLS)."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls_ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if tls_cert:
+        ctx.load_cert_chain(tls_cert, tls_key)
+    elif tls_key:
+        raise ValueError("tls_key needs tls_cert (the client certificate)")
+    return ctx
+
+
+class _TLSSocket:
+    """An ssl.SSLSocket with the socket calls _wire.Connection makes: sendmsg (an SSLSocket
+    has none) and recv(1, MSG_PEEK | MSG_DONTWAIT), which TLS cannot do: it reads a record
+    without blocking into a small buffer that later reads take first. Everything else goes to
+    the SSLSocket."""
+
+    def __init__(self, sock):
+        self._s = sock
+        self._buf = b""
+
+    def __getattr__(self, name):
+        return getattr(self._s, name)
+
+    def sendmsg(self, views):
+        total = sum(len(v) for v in views)
+        if total <= 65536:
+            self._s.sendall(b"".join(views))    # header and body in one record
+        else:
+            for v in views:
+                self._s.sendall(v)
+        return total
+
+    def sendall(self, data):
+        self._s.sendall(data)
+
+    def recv_into(self, view, nbytes=0):
+        if self._buf:
+            n = min(len(self._buf), nbytes or len(view))
+            view[:n] = self._buf[:n]
+            self._buf = self._buf[n:]
+            return n
+        return self._s.recv_into(view, nbytes)
+
+    def recv(self, n, flags=0):
+        if not flags & socket.MSG_PEEK:
+            if self._buf:
+                out, self._buf = self._buf[:n], self._buf[n:]
+                return out
+            return self._s.recv(n)
+        if not self._buf:
+            timeout = self._s.gettimeout()
+            if flags & socket.MSG_DONTWAIT:
+                self._s.setblocking(False)
+            try:
+                self._buf = self._s.recv(65536)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                raise BlockingIOError("no whole TLS record buffered") from None
+            finally:
+                self._s.settimeout(timeout)
+            if not self._buf:
+                return b""
+        return self._buf[:n]
+
+
+def _tls_wrap(raw, host, tls, tls_ca, tls_cert, tls_key, tls_server_name):
+    ctx = tls if isinstance(tls, ssl.SSLContext) else make_tls_context(tls_ca, tls_cert,
+                                                                        tls_key)
+    return _TLSSocket(ctx.wrap_socket(raw, server_hostname=tls_server_name or host))
+
+
+def open_socket(address, timeout=None, *, tls=None, tls_ca=None, tls_cert=None, tls_key=None,
+                tls_server_name=None):
+    """Connects to address. TLS is used when tls is true (or an ssl.SSLContext to use), the
+    address is tls://host:port, or another tls_* argument is given; see make_tls_context.
+    Returns: a connected socket (a TLS wrapper after a verified handshake). Raises OSError
+    (ssl.SSLError included) or ValueError."""
+    want_tls = bool(tls) or address_wants_tls(address) or any(
+        x is not None for x in (tls_ca, tls_cert, tls_key, tls_server_name))
     kind, where = parse_address(address)
+    if want_tls and kind == "unix":
+        raise ValueError("TLS is for TCP addresses; %r is a Unix socket (plain, local)"
+                         % address)
     if kind == "unix":
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -149,16 +243,22 @@ def open_socket(address, timeout=None):
     else:
         s = socket.create_connection(where, timeout=timeout)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if want_tls:
+            try:
+                s = _tls_wrap(s, where[0], tls, tls_ca, tls_cert, tls_key, tls_server_name)
+            except BaseException:
+                s.close()
+                raise
     s.settimeout(None)
     return s
 
 
-def probe_health(address, timeout=5.0):
+def probe_health(address, timeout=5.0, **tls_kw):
     """Asks a daemon's Health without a handshake (so without a token; docs/PROTOCOL.md).
-    Returns: "SERVING" or "NOT_SERVING". Raises Unavailable when it cannot be reached or
-    does not answer within `timeout` seconds."""
+    tls_kw: open_socket's TLS keywords. Returns: "SERVING" or "NOT_SERVING". Raises
+    Unavailable when it cannot be reached or does not answer within `timeout` seconds."""
     try:
-        sock = open_socket(address, timeout=timeout)
+        sock = open_socket(address, timeout=timeout, **tls_kw)
     except OSError as e:
         raise _wire.Unavailable(14, "cannot connect to %s: %s" % (address, e)) from None
     sock.settimeout(timeout)
@@ -574,10 +674,17 @@ class Client:
     batch: how eager ops travel: up to `batch` nodes are queued and sent as one Run (when
     the queue is full, or at the next call that needs a result or a meta it holds); 1
     sends every op as its own Run at once. Either way no op waits for a reply.
+
+    TLS (a daemon started with --tls-cert): tls=True or a "tls://host:port" address; tls_ca:
+    PEM file of the CA that signed the daemon's certificate (default: the system's CAs);
+    tls_cert / tls_key: a client certificate for a daemon with --tls-client-ca;
+    tls_server_name: the name to verify when it differs from the address's host; tls may also
+    be a ready ssl.SSLContext. The certificate and host name are always verified.
     """
 
     def __init__(self, address=None, *, seed=None, timeout=30.0, client_name=CLIENT_NAME,
-                 auth_token="", token=None, daemon_args=(), batch=DEFAULT_BATCH):
+                 auth_token="", token=None, daemon_args=(), batch=DEFAULT_BATCH, tls=None,
+                 tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None):
         self._proc = None
         self._finalizer = None
         self._closed = True
@@ -589,7 +696,9 @@ class Client:
             self._finalizer = weakref.finalize(self, _stop_daemon, proc, tmpdir)
         self.address = address
         try:
-            sock = open_socket(address, timeout=timeout)
+            sock = open_socket(address, timeout=timeout, tls=tls, tls_ca=tls_ca,
+                               tls_cert=tls_cert, tls_key=tls_key,
+                               tls_server_name=tls_server_name)
         except OSError as e:
             if self._finalizer is not None:
                 self._finalizer()

@@ -7,6 +7,8 @@ Commands: status, sessions, kill ID, quotas, quota USER [--max-bytes N] [--max-t
 --token-file (a file holding just the token) or $TENSORD_TOKEN; the address from --address
 or $TENSORD_ADDRESS, else unix:///run/tensord/tensord.sock. Every command except health
 needs a session with role admin (docs/PROTOCOL.md, methods 8-13 and 15).
+TLS (a daemon with --tls-cert): a tls://host:port address or any of --tls-ca (the CA file that
+signed the daemon's certificate), --tls-cert/--tls-key (a client certificate for mutual TLS).
 
 Exit status: 0 done (health: SERVING); 1 the daemon refused the request, could not be
 reached, or (health) is NOT_SERVING; 2 bad usage or an unreadable token file; 3 permission
@@ -225,8 +227,15 @@ def build_parser():
         epilog="Exit status: 0 ok; 1 refused, unreachable or NOT_SERVING; 2 usage; "
                "3 permission denied or authentication failed.")
     p.add_argument("--address", default=None,
-                   help="daemon address: unix:///path, tcp://host:port, host:port "
-                        "(default: $TENSORD_ADDRESS, else %s)" % DEFAULT_ADDRESS)
+                   help="daemon address: unix:///path, tcp://host:port, tls://host:port, "
+                        "host:port (default: $TENSORD_ADDRESS, else %s)" % DEFAULT_ADDRESS)
+    p.add_argument("--tls-ca", default=None, metavar="FILE",
+                   help="TLS: PEM CA certificates that verify the daemon's certificate "
+                        "(implies TLS; default for tls:// addresses: the system's CAs)")
+    p.add_argument("--tls-cert", default=None, metavar="FILE",
+                   help="TLS: PEM client certificate for a daemon with --tls-client-ca")
+    p.add_argument("--tls-key", default=None, metavar="FILE",
+                   help="TLS: the client certificate's PEM key (default: in --tls-cert)")
     p.add_argument("--token-file", default=None,
                    help="file holding the admin token (default: $TENSORD_TOKEN)")
     p.add_argument("--timeout", type=float, default=10.0,
@@ -293,17 +302,19 @@ def main(argv=None):
         print("%s: %s" % (prog, e), file=sys.stderr)
         return EXIT_USAGE
 
+    tls_kw = {"tls_ca": args.tls_ca, "tls_cert": args.tls_cert, "tls_key": args.tls_key}
     if args.command == "health":
         try:
-            state = probe_health(address, timeout=args.timeout)
-        except _wire.TensordError as e:
+            state = probe_health(address, timeout=args.timeout, **tls_kw)
+        except (_wire.TensordError, ValueError) as e:
             print("%s: health: %s" % (prog, e), file=sys.stderr)
             return EXIT_ERROR
         _emit(args, {"address": address, "health": state}, state)
         return EXIT_OK if state == "SERVING" else EXIT_ERROR
 
     try:
-        c = Client(address, timeout=args.timeout, client_name=CLIENT_NAME, token=token)
+        c = Client(address, timeout=args.timeout, client_name=CLIENT_NAME, token=token,
+                   **tls_kw)
     except (_wire.Unauthenticated, _wire.PermissionDenied) as e:
         print("%s: %s: %s (check --token-file or $TENSORD_TOKEN)" % (prog, address, e),
               file=sys.stderr)
