@@ -419,3 +419,28 @@ def test_pipelined_big_replies_over_tls(start_daemon, tmp_path, certs, pb):
     finally:
         c.close()
     good_request(d, certs)
+
+
+def test_k8s_configmap_config(start_daemon, tmp_path, certs):
+    """deploy/k8s/configmap.yaml's tensord.conf is accepted and turns TLS on; its paths (the
+    mounted Secrets) and addresses are replaced by command-line flags, which override it."""
+    import textwrap
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    with open(os.path.join(root, "deploy", "k8s", "configmap.yaml")) as f:
+        lines = f.read().split("\n")
+    # The block scalar under "tensord.conf: |": the indented lines that follow it.
+    start = lines.index("  tensord.conf: |") + 1
+    block = []
+    for line in lines[start:]:
+        if line and not line.startswith("    "):
+            break
+        block.append(line)
+    text = textwrap.dedent("\n".join(block))
+    assert "tls_cert: /etc/tensord/tls/tls.crt" in text.split("\n")
+    assert "tls_key: /etc/tensord/tls/tls.key" in text.split("\n")
+    path = tmp_path / "k8s.conf"
+    path.write_text(text)
+    d = start_tls(start_daemon, tmp_path, certs, "--config", str(path),
+                  "--metrics-listen", "tcp://127.0.0.1:0")
+    assert "tls=on" in d.stderr()
+    good_request(d, certs)
