@@ -4,25 +4,42 @@
  * Every kernel computes in double and rounds once to the output dtype (float32 results, and
  * float16/bfloat16 through a float32 scratch); float64 inputs compute in double. Integer and
  * bool inputs promote to float32 like torch. Binary ops broadcast (NumPy rules) and promote
- * with td_result_type. The measured accuracy against SciPy is in docs/ACCURACY.md
- * (tests/python/accuracy_special.py).
+ * with td_result_type. The measured accuracy against SciPy (mpmath where SciPy itself is
+ * inexact) is in docs/ACCURACY.md (tests/python/accuracy_special.py).
  *
  * Algorithms (each function below names its source):
  *   gamma, lgamma, erfc, bessel_j0/j1/y0/y1: C99/glibc libm (tgamma, lgamma_r, erfc, j0, ...).
- *   digamma: reflection, recurrence to x >= 10 and the asymptotic (Stirling) series,
- *     Abramowitz & Stegun 6.3.7, 6.3.5, 6.3.18.
+ *     (glibc's lgamma_r keeps relative accuracy near the zeros 1 and 2: < 1 ULP against
+ *     mpmath there; SciPy's gammaln is the one that loses it.)
+ *   digamma: reflection (A&S 6.3.7) for x < 0; for 0 < x < 10 the recurrence (A&S 6.3.5)
+ *     into [1, 2] and a 40-term Taylor series about the positive root x0 = 1.4616...
+ *     with x0 split into two doubles (the approach of Cody, Strecok & Thacher, "Chebyshev
+ *     approximations for the psi function", Math. Comp. 27 (1973) 123-127, who also expand
+ *     about x0; coefficients psi^(n)(x0)/n! from mpmath); the asymptotic series A&S 6.3.18
+ *     for x >= 10.
  *   polygamma(n >= 1): (-1)^(n+1) n! zeta(n+1, x), A&S 6.4.10.
  *   zeta (Hurwitz): Euler-Maclaurin summation as in Cephes zeta.c (S. Moshier), with the
  *     large-q asymptote DLMF 25.11.43.
  *   erfinv: M. Giles, "Approximating the erfinv function" (GPU Computing Gems, 2010), single
  *     precision polynomial plus two Newton steps on erf, for |y| < 0.5; via ndtri for the tails.
- *   ndtri: P. J. Acklam's rational approximation (2003) plus one Halley step on erfc.
+ *   ndtri: sqrt(2) erfinv(2p - 1) for p in (0.25, 0.75) (2p - 1 exact, so the result keeps
+ *     relative accuracy near p = 1/2); P. J. Acklam's rational approximation (2003) plus
+ *     two Halley steps on erfc in the tails.
  *   erfcx: exp(x^2) erfc(x) with x^2 split exactly (Dekker) for |x| < 10, the Laplace
  *     continued fraction (A&S 7.1.14) beyond.
  *   i0, i0e, i1, i1e: power series A&S 9.6.10 for |x| <= 20, Hankel asymptotic expansion
  *     A&S 9.7.1 beyond.
- *   gammainc, gammaincc: series and Lentz continued fraction (Numerical Recipes, 3rd ed.,
- *     6.2), prefactor x^a e^-x / Gamma(a) via lgamma.
+ *   gammainc, gammaincc: series for P and the Legendre continued fraction for Q (Numerical
+ *     Recipes, 3rd ed., 6.2), each found forward and then evaluated backward (Horner, tail
+ *     of the fraction first) so rounding errors do not accumulate. Prefactor
+ *     x^a e^-x / Gamma(a) as sqrt(a / 2 pi) exp(a log1pmx((x - a)/a)) / gammastar(a) with
+ *     Temme's Gamma* from the Stirling series (DiDonato & Morris, "Computation of the
+ *     incomplete gamma function ratios and their inverse", ACM TOMS 12 (1986) 377-393;
+ *     N. M. Temme, "Special functions", Wiley 1996, ch. 11), or exp(a log x - x - lgamma(a))
+ *     for a < 10 where that is more accurate. Q for small a and x < 0.5 by DLMF 8.7.3 with
+ *     lgamma(1 + a) from A&S 6.1.33 (as SciPy/Cephes igamc). For a >= 1e6 near x ~ a,
+ *     Temme's uniform asymptotic expansion (SIAM J. Math. Anal. 10 (1979); DLMF 8.12)
+ *     with two terms.
  *   log_ndtr: log(erfcx(-x/sqrt 2) / 2) - x^2/2 in the lower tail, log1p(-ndtr(-x)) above 0.
  */
 #include <math.h>
@@ -34,6 +51,7 @@
 
 #define SP_PI 3.14159265358979323846
 #define SP_SQRT1_2 0.70710678118654752440
+#define SP_SQRT2 1.41421356237309504880
 #define SP_SQRTPI 1.77245385090551602730
 #define SP_SQRT2PI 2.50662827463100050242
 #define SP_LOGPI 1.14472988584940017414
@@ -57,11 +75,88 @@ static double sp_gamma(double x, const struct sp_par *p)
     return tgamma(x);
 }
 
+/* LG1[k - 2] = (-1)^k zeta(k) / k, k = 2..31, generated with mpmath 1.4 (60 digits, rounded
+ * to the nearest double): A&S 6.1.33, lgamma(1 + z) = -gamma z + sum_k LG1[k - 2] z^k. */
+static const double LG1[] = {
+    0.8224670334241132, -0.40068563438653143, 0.27058080842778454, -0.20738555102867398,
+    0.1695571769974082, -0.1440498967688461, 0.12550966952474304, -0.11133426586956469,
+    0.1000994575127818, -0.09095401714582904, 0.083353840546109, -0.0769325164113522,
+    0.07143294629536133, -0.06666870588242046, 0.06250095514121304, -0.058823978658684585,
+    0.055555767627403614, -0.05263167937961666, 0.05000004769810169, -0.047619070330142226,
+    0.04545455629320467, -0.04347826605304026, 0.04166666915034121, -0.04000000119214014,
+    0.03846153903467518, -0.037037037312989324, 0.035714285847333355, -0.034482758684919304,
+    0.03333333336437758, -0.03225806453115042};
+
+#define SP_EULER 0.5772156649015329
+
+/* z * (c0 + sum_k c[k] z^(k + 1)) by Horner, the sum of the higher terms first. */
+static double sp_series(double z, double c0, const double *c, int n)
+{
+    double s = 0;
+    for (int k = n - 1; k >= 0; k--)
+        s = s * z + c[k];
+    return z * (c0 + z * s);
+}
+
+/* lgamma(1 + a) for a > -0.5 without rounding 1 + a for small a: the series above for
+ * |a| <= 0.25 (30 terms, truncation below 2^-60 of the result), lgamma_r beyond. */
+static double lgamma1p(double a)
+{
+    if (fabs(a) <= 0.25)
+        return sp_series(a, -SP_EULER, LG1, (int)(sizeof LG1 / sizeof LG1[0]));
+    int sign;
+    return lgamma_r(1 + a, &sign);
+}
+
 static double sp_lgamma(double x, const struct sp_par *p)
 {
     (void)p;
     int sign;
     return lgamma_r(x, &sign);
+}
+
+/* Taylor coefficients of digamma about its positive root x0 = 1.46163214496836234126...:
+ * DG[n - 1] = psi^(n)(x0) / n!, n = 1..40, generated with mpmath 1.4 (60 digits; x0 from
+ * mpmath.findroot(digamma), the coefficients mpmath.psi(n, x0) / n!) and rounded to the
+ * nearest double. x0 = DG_X0_HI + DG_X0_LO to about 106 bits. */
+#define DG_X0_HI 1.4616321449683622
+#define DG_X0_LO 9.549995429965697e-17
+static const double DG[] = {
+    0.9676722454476212, -0.4427631689835921, 0.258499760955651, -0.16394270544240652,
+    0.10782405069126237, -0.07219956125645471, 0.04880428816414311, -0.03316112647484736,
+    0.022597648232218104, -0.01542476590494896, 0.010538791616612175, -0.007204534386356869,
+    0.004926781395729853, -0.003369801655439328, 0.002305126326734928,
+    -0.0015769367714301972, 0.0010788252019162967, -0.0007380709389960052,
+    0.000504953265834602, -0.0003454680251063077, 0.00023635601564027053,
+    -0.00016170622091974803, 0.0001106337276874741, -7.569179582195066e-05,
+    5.178575795222081e-05, -3.5430070947659604e-05, 2.424006611860132e-05,
+    -1.6584242271854135e-05, 1.134638458466385e-05, -7.762817668462094e-06,
+    5.3110609208898636e-06, -3.6336507898010456e-06, 2.486022733129538e-06,
+    -1.7008538854332607e-06, 1.1636675363548843e-06, -7.96142543124197e-07,
+    5.446941930669446e-07, -3.7266161283438227e-07, 2.549626552021554e-07,
+    -1.7443695117727745e-07};
+
+/* digamma(x) for 0 < x < 10: the recurrence psi(x + 1) = psi(x) + 1/x (A&S 6.3.5) moves x
+ * into [1, 2], where the Taylor series about the root x0 applies (z = x - x0 in
+ * [-0.47, 0.54]: the terms shrink by |z| / x0 < 0.37, 40 of them reach 2^-60). z is formed
+ * as (x - DG_X0_HI) - DG_X0_LO, the first difference exact (Sterbenz), so psi(x) keeps its
+ * relative accuracy at the root, as in Cody, Strecok & Thacher, "Chebyshev approximations
+ * for the psi function", Math. Comp. 27 (1973), who also expand about x0. Downward steps
+ * add positive terms 1/(x - k) to psi in [1, 2], so no cancellation arises above 2 either. */
+static double digamma_mid(double x)
+{
+    double acc = 0, hi = DG_X0_HI;
+    if (x < 1) {
+        /* psi(x) = psi(x + 1) - 1/x with x + 1 - x0 = x - (x0 - 1): x + 1 is not rounded. */
+        acc = -1 / x;
+        hi = DG_X0_HI - 1;
+    }
+    while (x >= 2) {
+        x -= 1; /* exact: 2 <= x < 10 */
+        acc += 1 / x;
+    }
+    double z = (x - hi) - DG_X0_LO;
+    return acc + sp_series(z, DG[0], DG + 1, (int)(sizeof DG / sizeof DG[0]) - 1);
 }
 
 /* Digamma. Poles: 0 gives -inf (sign of torch), negative integers NaN. */
@@ -83,10 +178,8 @@ static double digamma_d(double x)
         res = -SP_PI / tan(SP_PI * r);
         x = 1 - x;
     }
-    while (x < 10) {
-        res -= 1 / x;
-        x += 1;
-    }
+    if (x < 10)
+        return res + digamma_mid(x);
     /* A&S 6.3.18: ln x - 1/(2x) - sum B_2k / (2k x^2k). */
     static const double c[] = {1.0 / 12, -1.0 / 120, 1.0 / 252, -1.0 / 240, 1.0 / 132,
                                -691.0 / 32760, 1.0 / 12};
@@ -211,7 +304,7 @@ static double sp_erfcx(double x, const struct sp_par *p)
     return erfcx_d(x);
 }
 
-/* Acklam's rational approximation of the normal quantile for p in (0, 0.5], refined by one
+/* Acklam's rational approximation of the normal quantile for p in (0, 0.5], refined by two
  * Halley step on 0.5 erfc(-x / sqrt 2) - p (accurate relative to p in the tail). */
 static double ndtri_low(double p)
 {
@@ -244,6 +337,12 @@ static double ndtri_low(double p)
     return x;
 }
 
+static double erfinv_d(double y);
+
+/* The normal quantile. For p in (0.25, 0.75) the result is near 0 and one absolute error of
+ * 0.5 erfc near 1/2 would be a large relative error, so it goes through
+ * sqrt(2) erfinv(2p - 1) (2p - 1 is exact there, Sterbenz; erfinv's branch for |y| < 0.5
+ * keeps relative accuracy). */
 static double ndtri_d(double p)
 {
     if (isnan(p) || p < 0 || p > 1)
@@ -252,6 +351,8 @@ static double ndtri_d(double p)
         return -INFINITY;
     if (p == 1)
         return INFINITY;
+    if (p > 0.25 && p < 0.75)
+        return SP_SQRT2 * erfinv_d(2 * p - 1);
     if (p > 0.5)
         return -ndtri_low(1 - p); /* 1 - p is exact for p >= 0.5 */
     return ndtri_low(p);
@@ -487,6 +588,127 @@ static double sp_y1(double x, const struct sp_par *p)
     return y1(x);
 }
 
+/* lgamma through the reentrant lgamma_r (lgamma writes the global signgam). */
+static double lgam(double x)
+{
+    int sign;
+    return lgamma_r(x, &sign);
+}
+
+/* log1p(u) - u. For u in [-0.5, 1] through s = u / (2 + u), log1p(u) = 2 atanh(s):
+ * log1p(u) - u = -s u + 2 (s^3/3 + s^5/5 + ...), |s| <= 1/3, with no cancellation between
+ * -s u (about -u^2/2) and the series as there is in log1p(u) - u for small u. (A wider
+ * range, u in [-0.8, 2], measured worse: the longer series costs more than it saves.) */
+static double log1pmx(double u)
+{
+    if (!(u >= -0.5 && u <= 1))
+        return log1p(u) - u;
+    double s = u / (2 + u), s2 = s * s, p = s * s2, sum = 0;
+    for (int k = 3; k < 200; k += 2) {
+        double t = p / k;
+        sum += t;
+        if (fabs(t) <= fabs(sum) * 1e-17)
+            break;
+        p *= s2;
+    }
+    return -s * u + 2 * sum;
+}
+
+/* Bernoulli terms B_2k / (2k (2k - 1)), k = 1..11, of the Stirling series
+ * log gammastar(a) = sum_k B_2k / (2k (2k - 1) a^(2k - 1)) (A&S 6.1.40). */
+static const double STIRLING[] = {
+    1.0 / 12, -1.0 / 360, 1.0 / 1260, -1.0 / 1680, 1.0 / 1188, -691.0 / 360360, 1.0 / 156,
+    -3617.0 / 122400, 43867.0 / 244188, -174611.0 / 125400, 77683.0 / 5796};
+
+/* gammastar(a) = Gamma(a) / (sqrt(2 pi / a) (a / e)^a) (Temme's Gamma*), a >= 1. For
+ * a >= 10 the Stirling series (its eleventh term is below 1e-20 there); below, the
+ * recurrence gammastar(a) = gammastar(a + 1) (1 + 1/a)^(a + 1/2) / e, whose factor is
+ * exp((a + 1/2) log1p(1/a) - 1) with an exponent of about 1/(12 a^2): each step costs
+ * about one rounding. */
+static double gammastar(double a)
+{
+    double f = 0;
+    while (a < 10) {
+        f += (a + 0.5) * log1p(1 / a) - 1;
+        a += 1;
+    }
+    double z = 1 / (a * a), s = 0;
+    for (int k = (int)(sizeof STIRLING / sizeof STIRLING[0]) - 1; k >= 0; k--)
+        s = s * z + STIRLING[k];
+    return exp(s / a + f);
+}
+
+/* The prefactor x^a e^-x / Gamma(a) of P and Q. As in DiDonato & Morris (ACM TOMS 12, 1986)
+ * and Temme, with t = x / a,
+ *   x^a e^-x / Gamma(a) = sqrt(a / (2 pi)) exp(-a (t - 1 - log t)) / gammastar(a),
+ * where -(t - 1 - log t) = log1pmx(t - 1) is formed from u = (x - a) / a without the
+ * cancellation of a log x - x - lgamma(a) (which loses about |a log x| + x + |lgamma(a)|
+ * units in the last place). The exponent's own rounding still costs about |exponent| units,
+ * so results far in the tails (where the exponent is large, the value tiny) keep that
+ * error. For a < 10 the direct form is used where its terms are smaller than the new
+ * exponent plus the gammastar recurrence steps; for a < 1 as a x^a e^-x / Gamma(1 + a). */
+static double gammainc_pre(double a, double x)
+{
+    if (a < 1)
+        return a * exp(a * log(x) - x - lgamma1p(a));
+    double u = (x - a) / a, e;
+    if (u >= -0.5 && u <= 1)
+        e = a * log1pmx(u);
+    else
+        e = a * log(x / a) + (a - x);
+    if (a < 10) {
+        double lx = a * log(x), lg = lgam(a);
+        if (fabs(lx) + x + fabs(lg) <= fabs(e) + (10 - a) + 1)
+            return exp(lx - x - lg);
+    }
+    return exp(e) * sqrt(a / (2 * SP_PI)) / gammastar(a);
+}
+
+/* Q(a, x) for small a and x < 0.5, where P is near 1 and 1 - P would cancel: DLMF 8.7.3,
+ *   Q = 1 - x^a / Gamma(a + 1) - x^a / Gamma(a) sum_{n >= 1} (-x)^n / (n! (a + n)),
+ * with 1 - x^a / Gamma(a + 1) = -expm1(a log x - lgamma(1 + a)) as in Cephes/SciPy igamc. */
+static double gammaincc_small_a(double a, double x)
+{
+    double fac = 1, sum = 0;
+    for (int n = 1; n < 1000; n++) {
+        fac *= -x / n;
+        double t = fac / (a + n);
+        sum += t;
+        if (fabs(t) <= fabs(sum) * SP_EPS)
+            break;
+    }
+    /* x^a / Gamma(a) = a x^a / Gamma(a + 1) = a (1 + em): no separate lgamma(a). */
+    double em = expm1(a * log(x) - lgamma1p(a));
+    return -em - a * (1 + em) * sum;
+}
+
+/* P or Q for a >= 1e6 and |x - a| <= a / 20, where the series and the fraction would need
+ * ~sqrt(a) terms (and more than their iteration limit beyond a ~ 1e8): Temme's uniform
+ * expansion (N. M. Temme, "The asymptotic expansion of the incomplete gamma functions",
+ * SIAM J. Math. Anal. 10 (1979) 757-766; DLMF 8.12.3-8.12.9),
+ *   Q = erfc(eta sqrt(a/2)) / 2 + R,  P = erfc(-eta sqrt(a/2)) / 2 - R,
+ *   R = exp(-a eta^2 / 2) / sqrt(2 pi a) (c0(eta) + c1(eta) / a + ...),
+ *   eta^2 / 2 = t - 1 - log t = -log1pmx(t - 1), sign(eta) = sign(t - 1), t = x / a,
+ * with the Taylor coefficients of c0 (DLMF 8.12.9: c0 = 1/(t - 1) - 1/eta) and c1 about
+ * eta = 0 (checked against mpmath: c0's 8 terms to 2e-16 for |eta| <= 0.05; the omitted
+ * c2 / a^2 term is below 1e-17 of the result for a >= 1e6). */
+static double gammainc_temme(double a, double x, bool lower)
+{
+    static const double C0[] = {-1.0 / 3,    1.0 / 12,          -2.0 / 135,
+                                1.0 / 864,   1.0 / 2835,        -139.0 / 777600,
+                                1.0 / 25515, -571.0 / 261273600};
+    static const double C1[] = {-1.0 / 540, -1.0 / 288, 1.0 / 378};
+    double u = (x - a) / a, lm = log1pmx(u);
+    double eta = copysign(sqrt(-2 * lm), u), c0 = 0, c1 = 0;
+    for (int k = (int)(sizeof C0 / sizeof C0[0]) - 1; k >= 0; k--)
+        c0 = c0 * eta + C0[k];
+    for (int k = (int)(sizeof C1 / sizeof C1[0]) - 1; k >= 0; k--)
+        c1 = c1 * eta + C1[k];
+    double r = exp(a * lm) / sqrt(2 * SP_PI * a) * (c0 + c1 / a);
+    double z = eta * sqrt(0.5 * a);
+    return lower ? 0.5 * erfc(-z) - r : 0.5 * erfc(z) + r;
+}
+
 /* Regularized incomplete gamma P(a, x) (lower = true) or Q(a, x): NR 6.2. */
 static double gammainc_d(double a, double x, bool lower)
 {
@@ -506,25 +728,47 @@ static double gammainc_d(double a, double x, bool lower)
     }
     if (isinf(x))
         return lower ? 1 : 0;
-    double pre = exp(a * log(x) - x - lgamma(a));
-    if (x < a + 1) {
-        /* P = e^-x x^a / Gamma(a + 1) sum_n x^n / ((a + 1) ... (a + n)) */
-        double ap = a, del = 1 / a, sum = del;
-        for (int n = 0; n < 100000; n++) {
-            ap += 1;
-            del *= x / ap;
+    if (a >= 1e6 && fabs(x - a) <= 0.05 * a)
+        return gammainc_temme(a, x, lower);
+    /* Q for small a and x < 0.5 (part of the region of Cephes/SciPy igamc_series). */
+    if (!lower && x < 0.5 && a <= -0.4 / log(x))
+        return gammaincc_small_a(a, x);
+    double pre = gammainc_pre(a, x);
+    /* Both the series and the continued fraction are summed twice: forward to find how many
+     * terms converge, then backward (Horner / from the tail of the fraction), where each
+     * step's rounding error is damped instead of accumulated. Forward products of many
+     * factors (del *= x / (a + n), Lentz's h *= del) lose up to ~100 ULP for large a near
+     * x ~ a and for small a with x near 1. */
+    /* The series for P below x = a + 1, the continued fraction for Q above; Q for x in
+     * [max(a, 0.5), a + 1) also by the fraction, as 1 - P would cancel where Q is small
+     * (small a). Evaluated backward, the fraction stays within ~2 ULP down to x = 0.2. */
+    if (x < a + 1 && (lower || x < 0.5 || x < a)) {
+        /* P = e^-x x^a / Gamma(a + 1) sum_n x^n / ((a + 1) ... (a + n))
+         *   = e^-x x^a / Gamma(a) / a * (1 + x/(a + 1) (1 + x/(a + 2) (1 + ...))) */
+        double del = 1, sum = 1;
+        int nt = 0;
+        while (nt < 100000) {
+            nt++;
+            del *= x / (a + nt);
             sum += del;
-            if (fabs(del) < fabs(sum) * SP_EPS)
+            /* The ratios x / (a + k) decrease: the tail is below del r / (1 - r) with
+             * r = x / (a + nt + 1), which near x ~ a is many times del. */
+            if (del * x < sum * SP_EPS * (a + nt + 1 - x))
                 break;
         }
-        double pv = sum * pre;
+        double s = 1;
+        for (int k = nt; k >= 1; k--)
+            s = 1 + s * (x / (a + k));
+        double pv = s / a * pre;
         return lower ? pv : 1 - pv;
     }
-    /* Q = e^-x x^a / Gamma(a) * 1/(x + 1 - a - 1(1 - a)/(x + 3 - a - ...)), modified Lentz */
+    /* Q = e^-x x^a / Gamma(a) * 1/(x + 1 - a - 1(1 - a)/(x + 3 - a - ...)) (NR 6.2.7):
+     * modified Lentz to find the depth, then evaluated from depth nt + nt/4 + 8 upward. */
     const double tiny = 1e-300;
-    double bb = x + 1 - a, cc = 1 / tiny, dd = 1 / bb, h = dd;
-    for (int i = 1; i < 100000; i++) {
-        double an = -i * (i - a);
+    double b0 = x + 1 - a, bb = b0, cc = 1 / tiny, dd = 1 / bb;
+    int nt = 1;
+    for (; nt < 100000; nt++) {
+        double an = -nt * (nt - a);
         bb += 2;
         dd = an * dd + bb;
         if (fabs(dd) < tiny)
@@ -533,11 +777,15 @@ static double gammainc_d(double a, double x, bool lower)
         if (fabs(cc) < tiny)
             cc = tiny;
         dd = 1 / dd;
-        double del = dd * cc;
-        h *= del;
-        if (fabs(del - 1) < SP_EPS)
+        if (fabs(dd * cc - 1) < SP_EPS)
             break;
     }
+    double t = 0;
+    for (int i = nt + nt / 4 + 8; i >= 1; i--) {
+        double den = b0 + 2.0 * i + t;
+        t = -i * (i - a) / (den != 0 ? den : tiny);
+    }
+    double h = 1 / (b0 + t);
     double qv = pre * h;
     return lower ? 1 - qv : qv;
 }
