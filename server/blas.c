@@ -1,12 +1,20 @@
 /*
  * blas.c - makes OpenBLAS use the right kernels on CPUs its build does not recognise.
  *
+ * The daemon links one of two OpenBLAS builds (engine/td_blas.h): scipy-openblas32 (0.3.34,
+ * NumPy's build, the default of scripts/build.sh) or Debian 12's 0.3.21. Both are
+ * DYNAMIC_ARCH builds that read the same variables in the same place (OPENBLAS_CORETYPE,
+ * OPENBLAS_NUM_THREADS; checked with strings on both libraries), so the logic below serves
+ * both.
+ *
  * OpenBLAS chooses its kernels once, in a constructor that runs before main(), from the CPU
  * model. Debian 12's OpenBLAS 0.3.21 predates Sapphire Rapids and similar parts; on them it
  * falls back to its generic "Prescott" kernels, 3-5x slower than the AVX2/AVX-512 ones the
  * CPU supports. The only way to choose kernels is the OPENBLAS_CORETYPE variable read by that
  * constructor, so when detection fell back to Prescott and the user did not choose a core
  * type, we set the one the CPU's features support and re-execute ourselves once.
+ * scipy-openblas 0.3.34 recognises the same CPU (it reports SkylakeX there), so with it this
+ * only matters on CPUs newer than the library.
  *
  * The same constructor reads OPENBLAS_NUM_THREADS. OpenBLAS's own threads spin in
  * sched_yield after each threaded call (about 0.1 s by default) and are woken for every GEMM
@@ -25,7 +33,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <cblas.h>
+#include "td_blas.h"
 
 #include "log.h"
 #include "server.h"

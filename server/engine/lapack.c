@@ -3,14 +3,13 @@
  * (ops_lapack.c and the other linalg files): dtype and shape checks, dense batch copies,
  * scratch allocation. Declared in td_lapack.h.
  */
-#include <cblas.h>
 #include <complex.h>
-#include <lapacke.h>
 #include <pthread.h>
 #include <limits.h>
 #include <math.h>
 #include <string.h>
 
+#include "td_blas.h"
 #include "td_lapack.h"
 
 /* ---- LAPACK dispatch by dtype (row-major, square or general matrices) ---- */

@@ -13,11 +13,11 @@
  * slogdet of a singular matrix are 0 and (0, -inf), as in torch.
  */
 #include <complex.h>
-#include <lapacke.h>
 #include <limits.h>
 #include <math.h>
 #include <string.h>
 
+#include "td_blas.h"
 #include "td_lapack.h"
 
 /* ---- inv ---- */

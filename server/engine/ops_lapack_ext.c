@@ -16,14 +16,13 @@
  * here (LAPACK has none) and a zero pivot is an error naming the batch element (info for
  * lu_factor_ex without check_errors).
  */
-#include <cblas.h>
 #include <complex.h>
 #include <float.h>
-#include <lapacke.h>
 #include <limits.h>
 #include <math.h>
 #include <string.h>
 
+#include "td_blas.h"
 #include "td_lapack.h"
 
 #define LDIM(x) ((x) > 0 ? (x) : 1)

@@ -9,11 +9,11 @@
  * float32 and round once at the end. Integers use an i-k-j triple loop accumulating in
  * 64 bits (wrapping, computed unsigned) and store into the promoted integer dtype.
  */
-#include <cblas.h>
 #include <complex.h>
 #include <limits.h>
 #include <string.h>
 
+#include "td_blas.h"
 #include "td_internal.h"
 
 struct mm_shape {

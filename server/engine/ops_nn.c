@@ -12,12 +12,12 @@
  * (pooling_output_shape with ceil_mode), max pooling's NaN rule and index layout, avg
  * pooling's divisor rules, nll_loss's weighted mean.
  */
-#include <cblas.h>
 #include <complex.h>
 #include <limits.h>
 #include <math.h>
 #include <string.h>
 
+#include "td_blas.h"
 #include "td_internal.h"
 
 /* ---------------------------------------------------------------------------------------

@@ -1,0 +1,50 @@
+# CTest blas_names: every CBLAS, LAPACKE and OpenBLAS function name used in server/, tests/
+# and bench/ must be mapped in server/engine/td_blas.h (`#define NAME scipy_NAME`), because
+# the scipy-openblas build (TD_SCIPY_OPENBLAS) exports only prefixed symbols. Runs whatever
+# library the build uses, so a Debian-only build catches a missing name too.
+# Run: cmake -DSRC=<repository root> -P tests/blas_names.cmake
+cmake_minimum_required(VERSION 3.22)
+if(NOT SRC)
+  message(FATAL_ERROR "blas_names: pass -DSRC=<repository root>")
+endif()
+set(pattern "(LAPACKE_[a-z0-9_]+|cblas_[a-z0-9_]+|openblas_[a-z_]+)")
+file(GLOB_RECURSE files ${SRC}/server/*.c ${SRC}/server/*.h ${SRC}/server/*.cu
+     ${SRC}/tests/*.c ${SRC}/tests/*.h ${SRC}/bench/*.c ${SRC}/bench/*.h)
+list(FILTER files EXCLUDE REGEX "/td_blas\\.h$")
+set(used "")
+foreach(f ${files})
+  file(STRINGS ${f} lines REGEX "${pattern}")
+  foreach(line ${lines})
+    # Whole identifiers only (not the tail of scipy_cblas_dgemm): one non-name character
+    # before each, with a blank in front of the line for a name at its start.
+    string(REGEX MATCHALL "[^A-Za-z0-9_]${pattern}" found " ${line}")
+    foreach(m ${found})
+      string(SUBSTRING "${m}" 1 -1 name)
+      list(APPEND used ${name})
+    endforeach()
+  endforeach()
+endforeach()
+list(REMOVE_DUPLICATES used)
+list(LENGTH used n_used)
+file(STRINGS ${SRC}/server/engine/td_blas.h defines REGEX "^#define [A-Za-z0-9_]+ +scipy_")
+set(mapped "")
+foreach(d ${defines})
+  string(REGEX REPLACE "^#define ([A-Za-z0-9_]+) +scipy_([A-Za-z0-9_]+).*" "\\1;\\2" pair "${d}")
+  list(GET pair 0 name)
+  list(GET pair 1 target)
+  if(NOT name STREQUAL target)
+    message(FATAL_ERROR "blas_names: td_blas.h maps ${name} to scipy_${target}")
+  endif()
+  list(APPEND mapped ${name})
+endforeach()
+set(missing "")
+foreach(name ${used})
+  if(NOT name IN_LIST mapped)
+    list(APPEND missing ${name})
+  endif()
+endforeach()
+if(missing)
+  message(FATAL_ERROR "blas_names: used but not mapped in server/engine/td_blas.h "
+                      "(add `#define NAME scipy_NAME`): ${missing}")
+endif()
+message(STATUS "blas_names: all ${n_used} BLAS/LAPACK names used are mapped")
