@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <nettle/memops.h>
@@ -326,14 +327,131 @@ static struct td_user *match_token(const struct td_auth *a, const char *token)
     return found;
 }
 
-int td_auth_handshake(struct td_conn *c, const char *token, struct td_error *err)
+/* Counts a failed attempt of the peer `key` and sets its lockout. Returns: the lockout in ns;
+ * *failures the peer's count. [not a->mu] */
+static long count_failure(struct td_auth *a, const char *key, long now, uint32_t *failures)
+{
+    pthread_mutex_lock(&a->mu);
+    struct peer *p = peer_slot(a, key, true, now);
+    p->failures++;
+    p->last_ns = now;
+    long delay = a->base_delay_ns;
+    for (uint32_t k = 1; k < p->failures && delay < MAX_DELAY_NS; k++)
+        delay *= 2;
+    if (delay > MAX_DELAY_NS)
+        delay = MAX_DELAY_NS;
+    p->until_ns = now + delay;
+    *failures = p->failures;
+    pthread_mutex_unlock(&a->mu);
+    return delay;
+}
+
+/* 64 hex digits -> 32 bytes. Returns: false for anything else. */
+static bool parse_resume_token(const char *hex, uint8_t out[32])
+{
+    if (strlen(hex) != 64)
+        return false;
+    for (int i = 0; i < 32; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char ch = hex[2 * i + k];
+            unsigned d;
+            if (ch >= '0' && ch <= '9')
+                d = (unsigned)(ch - '0');
+            else if (ch >= 'a' && ch <= 'f')
+                d = (unsigned)(ch - 'a' + 10);
+            else
+                return false;
+            v = v * 16 + d;
+        }
+        out[i] = (uint8_t)v;
+    }
+    return true;
+}
+
+/* A resume may reach the daemon before it noticed that the session's old connection is dead
+ * (a half-open TCP connection, a reset still in flight): closes the live connection whose
+ * session has this token, so the session parks and a retry finds it. Returns: the session's
+ * id, or 0 when no live connection has it. */
+static uint64_t detach_live(struct td_server *srv, const struct td_user *u,
+                            const uint8_t digest[32], const struct td_conn *self)
+{
+    uint64_t id = 0;
+    pthread_mutex_lock(&srv->reg_mu);
+    for (struct td_conn *o = srv->reg_head; o; o = o->reg_next) {
+        struct td_session *s = o->sess;
+        int eq = memeql_sec(s->resume_digest, digest, 32);
+        if (eq && o != self && s->user == u && s->lease_s > 0 && !id) {
+            id = s->id;
+            pthread_mutex_lock(&o->mu);
+            o->broken = true;
+            pthread_mutex_unlock(&o->mu);
+            td_conn_attention(o);
+        }
+    }
+    pthread_mutex_unlock(&srv->reg_mu);
+    return id;
+}
+
+/* Reattaches the parked session `resume` names to c (see td_auth_handshake). */
+static int resume_session(struct td_conn *c, struct td_user *u, const char *resume,
+                          const char *key, struct td_error *err)
+{
+    struct td_server *srv = c->srv;
+    /* Swapping the session is safe only while nothing else of c uses it: no job queued or
+     * running (then this reader is the loop, which also runs c's timers). */
+    pthread_mutex_lock(&c->mu);
+    bool idle = !c->scheduled && !c->qhead;
+    pthread_mutex_unlock(&c->mu);
+    if (!idle)
+        return td_error_set(err, TD_EPRECOND, "handshake: a resuming Handshake must be the "
+                            "connection's first request");
+    uint8_t raw[32], d[SHA256_DIGEST_SIZE];
+    struct td_session *s = NULL;
+    if (parse_resume_token(resume, raw)) {
+        digest_of((const char *)raw, sizeof raw, d);
+        s = td_session_unpark(srv, u, d);
+        uint64_t live = s ? 0 : detach_live(srv, u, d, c);
+        if (live) {
+            TD_LOG(TD_LOG_INFO, "resume of an attached session", "peer=%s session=%" PRIu64
+                   " user=%s: closing its old connection", c->peer, live, u->name);
+            return td_error_set(err, TD_EUNAVAIL, "handshake: session %" PRIu64 " is still "
+                                "attached to its old connection, which the daemon is closing "
+                                "now; retry the resume shortly", live);
+        }
+    }
+    if (!s) {
+        uint32_t failures = 0;
+        long delay = srv->auth->enabled ? count_failure(srv->auth, key, td_now_ns(),
+                                                        &failures) : 0;
+        TD_LOG(TD_LOG_WARN, "resume failed", "peer=%s user=%s failures=%" PRIu32
+               " lockout_ms=%ld", c->peer, u->name, failures, delay / 1000000L);
+        return td_error_set(err, TD_ENOTFOUND, "handshake: no parked session of user '%s' "
+                            "has this resume token (its lease ended, it was resumed or "
+                            "killed, or it never existed)", u->name);
+    }
+    pthread_mutex_lock(&srv->reg_mu);
+    pthread_mutex_lock(&c->mu);
+    struct td_session *fresh = c->sess;
+    c->sess = s;
+    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&srv->reg_mu);
+    s->resume_pending = true;
+    TD_LOG(TD_LOG_INFO, "session resumed", "peer=%s session=%" PRIu64 " user=%s "
+           "replaces=%" PRIu64, c->peer, s->id, u->name, fresh->id);
+    td_session_free(fresh);   /* never authenticated: holds nothing */
+    return 0;
+}
+
+int td_auth_handshake(struct td_conn *c, const char *token, const char *resume,
+                      struct td_error *err)
 {
     struct td_server *srv = c->srv;
     struct td_auth *a = srv->auth;
     struct td_user *u = &a->users[0];
+    char key[sizeof c->peer];
+    peer_key(c, key, sizeof key);
     if (a->enabled) {
-        char key[sizeof c->peer];
-        peer_key(c, key, sizeof key);
         long now = td_now_ns();
         pthread_mutex_lock(&a->mu);
         struct peer *p = peer_slot(a, key, false, now);
@@ -347,19 +465,9 @@ int td_auth_handshake(struct td_conn *c, const char *token, struct td_error *err
         }
         pthread_mutex_unlock(&a->mu);
         u = token && token[0] ? match_token(a, token) : NULL;
-        pthread_mutex_lock(&a->mu);
         if (!u) {
-            p = peer_slot(a, key, true, now);
-            p->failures++;
-            p->last_ns = now;
-            long delay = a->base_delay_ns;
-            for (uint32_t k = 1; k < p->failures && delay < MAX_DELAY_NS; k++)
-                delay *= 2;
-            if (delay > MAX_DELAY_NS)
-                delay = MAX_DELAY_NS;
-            p->until_ns = now + delay;
-            uint32_t failures = p->failures;
-            pthread_mutex_unlock(&a->mu);
+            uint32_t failures;
+            long delay = count_failure(a, key, now, &failures);
             TD_LOG(TD_LOG_WARN, "authentication failed", "peer=%s key=\"%s\" failures=%" PRIu32
                    " lockout_ms=%ld token=%s", c->peer, key, failures, delay / 1000000L,
                    token && token[0] ? "wrong" : "missing");
@@ -367,11 +475,14 @@ int td_auth_handshake(struct td_conn *c, const char *token, struct td_error *err
                                 "invalid token" : "this daemon requires a token "
                                 "(HandshakeRequest.auth_token)");
         }
+        pthread_mutex_lock(&a->mu);
         p = peer_slot(a, key, false, now);
         if (p)
             memset(p, 0, sizeof *p);
         pthread_mutex_unlock(&a->mu);
     }
+    if (resume && resume[0])
+        return resume_session(c, u, resume, key, err);
     uint64_t max = atomic_load(&u->max_sessions);
     uint64_t cur = atomic_fetch_add(&u->sessions, 1) + 1;
     if (max && cur > max) {
@@ -379,9 +490,26 @@ int td_auth_handshake(struct td_conn *c, const char *token, struct td_error *err
         return td_error_set(err, TD_ELIMIT, "handshake: user '%s' already has %" PRIu64
                             " sessions, quota max_sessions is %" PRIu64, u->name, cur - 1, max);
     }
-    c->sess.holds_session_quota = true;
-    td_session_set_user(&c->sess, u);
+    c->sess->holds_session_quota = true;
+    td_session_set_user(c->sess, u);
     TD_LOG(TD_LOG_DEBUG, "authenticated", "peer=%s session=%" PRIu64 " user=%s role=%s",
-           c->peer, c->sess.id, u->name, u->admin ? "admin" : "user");
+           c->peer, c->sess->id, u->name, u->admin ? "admin" : "user");
+    return 0;
+}
+
+int td_auth_new_resume_token(char hex[65], uint8_t digest[32])
+{
+    uint8_t raw[32];
+    size_t got = 0;
+    while (got < sizeof raw) {
+        ssize_t r = getrandom(raw + got, sizeof raw - got, 0);
+        if (r > 0)
+            got += (size_t)r;
+        else if (r < 0 && errno != EINTR)
+            return -1;
+    }
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    digest_of((const char *)raw, sizeof raw, digest);
     return 0;
 }

@@ -99,6 +99,11 @@ static const struct opt opts[] = {
     {"metrics-listen", OPT_STR, 0, 0, NULL, OFF(metrics_listen),
      "serve Prometheus metrics over HTTP at GET /metrics on tcp://HOST:PORT (port 0 picks "
      "one; the bound address is logged); loopback only unless --allow-remote"},
+    {"max-resume-lease", OPT_INT, 0, 7 * 24 * 3600, "600", OFF(max_resume_lease),
+     "longest lease, in seconds, a client may ask for its session to be kept after its "
+     "connection is lost (Handshake resume_lease_seconds; the session keeps its tensors and "
+     "quota charges until resumed with its resume token or the lease ends; 0: sessions are "
+     "never resumable)"},
     {"drain-timeout", OPT_INT, 0, 1 << 30, "60", OFF(drain_timeout),
      "seconds a drain (SIGTERM) waits for queued requests and unsent replies before it closes "
      "the remaining connections (0: wait as long as it takes)"},

@@ -40,6 +40,7 @@ struct td_config {
     int64_t output_buffer_soft_seconds; /* ... or over soft this long; 0: no limit */
     const char *metrics_listen;  /* tcp://HOST:PORT for GET /metrics; NULL: none (argv) */
     int64_t drain_timeout;       /* seconds a drain waits for work in flight; 0: no limit */
+    int64_t max_resume_lease;    /* seconds a lost connection's session may be kept; 0: never */
     int64_t idle_timeout;        /* seconds of silence (nothing in flight) before a close; 0 */
     int64_t auth_timeout;        /* seconds to an authenticated Handshake; 0: no limit */
     int64_t read_timeout;        /* seconds a frame's header+body may take; 0: no limit */

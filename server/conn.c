@@ -131,9 +131,7 @@ static void conn_free(struct td_conn *c)
         o = n;
     }
     atomic_fetch_sub(&c->srv->out_bytes, c->obytes);
-    td_session_fini(&c->sess);
-    TD_LOG(TD_LOG_DEBUG, "session freed", "session=%" PRIu64 " bytes_left=%" PRIu64,
-           c->sess.id, (uint64_t)atomic_load(&c->sess.account.bytes));
+    td_session_release(c->sess, c->clean_eof);   /* freed, or parked when resumable */
     pthread_mutex_destroy(&c->mu);
     td_free(c->inbuf);
     td_free(c);
@@ -231,7 +229,7 @@ static void conn_close(struct td_conn *c)
     if (kill_reason)
         TD_LOG(TD_LOG_WARN, "slow client disconnected",
                "peer=%s session=%" PRIu64 " queued_bytes=%" PRIu64 " reason=%s soft=%" PRIu64
-               " hard=%" PRIu64 " soft_seconds=%ld", c->peer, c->sess.id, kill_bytes,
+               " hard=%" PRIu64 " soft_seconds=%ld", c->peer, c->sess->id, kill_bytes,
                kill_reason, c->srv->out_soft, c->srv->out_hard,
                c->srv->out_soft_ns / 1000000000L);
     while (o) {
@@ -248,7 +246,7 @@ static void conn_close(struct td_conn *c)
         c->srv->conns = c->loop_next;
     if (c->loop_next)
         c->loop_next->loop_prev = c->loop_prev;
-    TD_LOG(TD_LOG_DEBUG, "connection closed", "peer=%s session=%" PRIu64, c->peer, c->sess.id);
+    TD_LOG(TD_LOG_DEBUG, "connection closed", "peer=%s session=%" PRIu64, c->peer, c->sess->id);
     uv_close((uv_handle_t *)&c->poll, on_conn_closed);
 }
 
@@ -564,7 +562,7 @@ static void queue_error(struct td_conn *c, uint32_t method, uint64_t call_id, in
         td_metrics_disconnected(c->srv, "protocol-error");
     if (fatal)
         TD_LOG(TD_LOG_WARN, "protocol error", "peer=%s session=%" PRIu64 " err=\"%s\"", c->peer,
-               c->sess.id, j->err.msg);
+               c->sess->id, j->err.msg);
     conn_enqueue(c, j);
 }
 
@@ -632,7 +630,7 @@ static int prepare_put(struct td_conn *c, const Tensord__V1__PutRequest *req, ui
             return td_error_set(err, TD_ELIMIT, "put: %d uploads already in progress",
                                 TD_MAX_PENDING_UPLOADS);
         struct td_tensor *t = NULL;
-        rc = td_tensor_new(&meta, false, &c->sess.account, &t, err);
+        rc = td_tensor_new(&meta, false, &c->sess->account, &t, err);
         if (rc != 0)
             return rc;
         if (old)
@@ -746,7 +744,8 @@ static void frame_body_done(struct td_conn *c, const uint8_t *body)
             /* Authenticate here, where the frames behind it are parsed, so a pipelined
              * request after a good Handshake gets the authenticated limits. */
             const Tensord__V1__HandshakeRequest *hr = (const void *)j->req;
-            if (!c->authed && td_auth_handshake(c, hr->auth_token, &err) != 0) {
+            if (!c->authed && td_auth_handshake(c, hr->auth_token, hr->resume_token,
+                                                &err) != 0) {
                 j->kind = TD_JOB_ERROR;
                 j->err = err;
                 j->close_after = true;
@@ -754,19 +753,19 @@ static void frame_body_done(struct td_conn *c, const uint8_t *body)
             } else {
                 c->authed = true;
                 atomic_store(&c->auth_done, true);
-                if (c->reserved_slot && !(c->sess.user && c->sess.user->admin)) {
+                if (c->reserved_slot && !(c->sess->user && c->sess->user->admin)) {
                     j->kind = TD_JOB_ERROR;
                     td_error_set(&j->err, TD_EUNAVAIL, "handshake: the server is at "
                                  "max_connections (%" PRId64 "); this Unix-socket connection "
                                  "took a slot reserved for admins and user '%s' is not one",
                                  c->srv->cfg->max_connections,
-                                 c->sess.user ? c->sess.user->name : "");
+                                 c->sess->user ? c->sess->user->name : "");
                     j->close_after = true;
                     fatal = true;
                     td_metrics_disconnected(c->srv, "max-connections");
                     TD_LOG(TD_LOG_WARN, "reserved connection refused", "peer=%s session=%"
-                           PRIu64 " user=%s", c->peer, c->sess.id,
-                           c->sess.user ? c->sess.user->name : "");
+                           PRIu64 " user=%s", c->peer, c->sess->id,
+                           c->sess->user ? c->sess->user->name : "");
                 }
             }
             c->handshake_seen = true;
@@ -943,6 +942,7 @@ static void on_eof(struct td_conn *c)
     switch (c->rstate) {
     case TD_R_HEADER:
         if (c->hdr_got == 0) {
+            c->clean_eof = true;   /* the client is done: its session is not parked */
             struct td_job *j = job_new(TD_JOB_CLOSE, 0, 0);
             if (!j) {
                 conn_fail(c);
@@ -1157,7 +1157,7 @@ static void conn_drop(struct td_conn *c, const char *reason, int64_t seconds)
 {
     td_metrics_disconnected(c->srv, reason);
     TD_LOG(TD_LOG_WARN, "connection timed out", "peer=%s session=%" PRIu64 " reason=%s "
-           "seconds=%" PRId64, c->peer, c->sess.id, reason, seconds);
+           "seconds=%" PRId64, c->peer, c->sess->id, reason, seconds);
     conn_close(c);
 }
 
@@ -1234,8 +1234,10 @@ void td_conn_accept(struct td_server *srv, int fd, const char *peer, bool is_tcp
     }
     memset(c, 0, sizeof *c);
     c->inbuf = td_malloc(TD_INBUF_SIZE);
-    if (!c->inbuf || pthread_mutex_init(&c->mu, NULL) != 0) {
+    c->sess = td_session_new(srv);
+    if (!c->inbuf || !c->sess || pthread_mutex_init(&c->mu, NULL) != 0) {
         td_free(c->inbuf);
+        td_session_free(c->sess);
         td_free(c);
         close(fd);
         return;
@@ -1251,7 +1253,6 @@ void td_conn_accept(struct td_server *srv, int fd, const char *peer, bool is_tcp
     atomic_init(&c->auth_done, false);
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     atomic_init(&c->refcount, 1);
-    td_session_init(&c->sess, srv);
     if (c->is_tcp) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -1260,7 +1261,7 @@ void td_conn_accept(struct td_server *srv, int fd, const char *peer, bool is_tcp
     if ((is_tcp && srv->tls_ctx && td_tls_conn_init(c) != 0) ||
         uv_poll_init(&srv->loop, &c->poll, fd) != 0) {
         td_tls_conn_fini(c);
-        td_session_fini(&c->sess);
+        td_session_free(c->sess);
         pthread_mutex_destroy(&c->mu);
         td_free(c->inbuf);
         td_free(c);
@@ -1274,7 +1275,7 @@ void td_conn_accept(struct td_server *srv, int fd, const char *peer, bool is_tcp
     if (srv->conns)
         srv->conns->loop_prev = c;
     srv->conns = c;
-    TD_LOG(TD_LOG_DEBUG, "connection accepted", "peer=%s session=%" PRIu64, c->peer, c->sess.id);
+    TD_LOG(TD_LOG_DEBUG, "connection accepted", "peer=%s session=%" PRIu64, c->peer, c->sess->id);
     conn_update_events(c);
 }
 

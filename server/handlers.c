@@ -118,7 +118,7 @@ static void send_error(struct td_conn *c, const struct td_job *j, int status, co
     atomic_fetch_add(&c->srv->errors_total, 1);
     td_metrics_rejected(c->srv, status);
     TD_LOG(TD_LOG_DEBUG, "call failed", "session=%" PRIu64 " method=%s call=%" PRIu64
-           " code=%d err=\"%s\"", c->sess.id, td_method_name(j->method), j->call_id,
+           " code=%d err=\"%s\"", c->sess->id, td_method_name(j->method), j->call_id,
            (int)st.code, msg);
     send_msg(c, j, &er.base, NULL, 0, NULL, close_after);
 }
@@ -146,10 +146,11 @@ static void meta_fill(Tensord__V1__TensorMeta *m, enum td_dtype dt, int ndim,
 static void do_handshake(struct td_conn *c, struct td_job *j)
 {
     const Tensord__V1__HandshakeRequest *req = (const void *)j->req;
-    struct td_session *s = &c->sess;
+    struct td_session *s = c->sess;
     struct td_server *srv = c->srv;
     struct td_error err;
-    if (s->handshaken) {
+    bool resumed = s->resume_pending;
+    if (s->handshaken && !resumed) {
         td_error_set(&err, TD_EPRECOND, "handshake: already done for session %" PRIu64, s->id);
         send_err(c, j, &err);
         return;
@@ -161,7 +162,25 @@ static void do_handshake(struct td_conn *c, struct td_job *j)
         send_err(c, j, &err);
         return;
     }
-    uint64_t seed = req->seed;
+    /* A resumable session gets a new resume token at each Handshake (the one that reattached
+     * it included), so a token works once. */
+    uint32_t lease = resumed ? s->lease_s : req->resume_lease_seconds;
+    if ((uint64_t)lease > (uint64_t)srv->cfg->max_resume_lease)
+        lease = (uint32_t)srv->cfg->max_resume_lease;
+    char token[65] = "";
+    uint8_t digest[32] = {0};
+    if (lease > 0 && td_auth_new_resume_token(token, digest) != 0) {
+        td_error_set(&err, TD_EINTERNAL, "handshake: no random bytes for a resume token");
+        send_err(c, j, &err);
+        return;
+    }
+    /* Under reg_mu: a resume on another connection compares live sessions' digests. */
+    pthread_mutex_lock(&srv->reg_mu);
+    memcpy(s->resume_digest, digest, sizeof digest);
+    s->lease_s = lease;
+    pthread_mutex_unlock(&srv->reg_mu);
+    s->resume_pending = false;
+    uint64_t seed = resumed ? s->rng.seed : req->seed;
     while (seed == 0) {
         if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
             struct timespec ts;
@@ -169,8 +188,10 @@ static void do_handshake(struct td_conn *c, struct td_job *j)
             seed = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (s->id << 40);
         }
     }
-    s->rng.seed = seed;
-    s->rng.offset = 0;
+    if (!resumed) {   /* a resumed session keeps its random stream where it was */
+        s->rng.seed = seed;
+        s->rng.offset = 0;
+    }
     s->handshaken = true;
     TD_LOG(TD_LOG_DEBUG, "handshake", "peer=%s session=%" PRIu64 " client=\"%.64s\"", c->peer,
            s->id, req->client_name ? req->client_name : "");
@@ -204,6 +225,9 @@ static void do_handshake(struct td_conn *c, struct td_job *j)
     r.devices = devs;
     r.user = s->user ? s->user->name : (char *)"";
     r.role = (char *)(s->user && s->user->admin ? "admin" : "user");
+    r.resume_token = token;
+    r.resume_lease_seconds = lease;
+    r.resumed = resumed;
     send_msg(c, j, &r.base, NULL, 0, NULL, false);
 }
 
@@ -213,7 +237,7 @@ static void do_handshake(struct td_conn *c, struct td_job *j)
 static void do_put(struct td_conn *c, struct td_job *j)
 {
     const Tensord__V1__PutRequest *req = (const void *)j->req;
-    struct td_session *s = &c->sess;
+    struct td_session *s = c->sess;
     struct td_error err;
     td_error_clear(&err);
     struct td_idtable_entry *e = td_idtable_find(&s->ids, req->id);
@@ -279,7 +303,7 @@ static struct td_idtable_entry *find_complete(struct td_session *s, uint64_t id,
 static void do_get(struct td_conn *c, struct td_job *j)
 {
     const Tensord__V1__GetRequest *req = (const void *)j->req;
-    struct td_session *s = &c->sess;
+    struct td_session *s = c->sess;
     struct td_error err;
     td_error_clear(&err);
     struct td_idtable_entry *e = find_complete(s, req->id, "get", &err);
@@ -325,7 +349,7 @@ static void do_get(struct td_conn *c, struct td_job *j)
 static void do_free(struct td_conn *c, struct td_job *j)
 {
     const Tensord__V1__FreeRequest *req = (const void *)j->req;
-    struct td_session *s = &c->sess;
+    struct td_session *s = c->sess;
     uint64_t freed = 0, unknown = 0;
     char list[256];
     size_t used = 0;
@@ -421,7 +445,7 @@ static int run_stop(void *arg, int node, struct td_error *err)
 static void do_run(struct td_conn *c, struct td_job *j)
 {
     const Tensord__V1__RunRequest *req = (const void *)j->req;
-    struct td_session *s = &c->sess;
+    struct td_session *s = c->sess;
     struct td_error err;
     td_error_clear(&err);
     struct td_graph g;
@@ -674,7 +698,7 @@ void td_handlers_fini(struct td_server *srv)
  */
 static void do_stats(struct td_conn *c, struct td_job *j)
 {
-    struct td_session *s = &c->sess;
+    struct td_session *s = c->sess;
     struct td_server *srv = c->srv;
     Tensord__V1__Status st = TENSORD__V1__STATUS__INIT;
     Tensord__V1__StatsReply r = TENSORD__V1__STATS_REPLY__INIT;
@@ -710,7 +734,8 @@ static void do_list_sessions(struct td_conn *c, struct td_job *j)
     struct td_error err;
     long now = td_now_ns();
     pthread_mutex_lock(&srv->reg_mu);
-    size_t n = (size_t)srv->reg_count;
+    pthread_mutex_lock(&srv->park_mu);
+    size_t n = (size_t)(srv->reg_count + srv->nparked);
     Tensord__V1__SessionInfo *infos = td_calloc(n ? n : 1, sizeof *infos);
     Tensord__V1__SessionInfo **ptrs = td_calloc(n ? n : 1, sizeof *ptrs);
     char (*peers)[96] = td_calloc(n ? n : 1, sizeof *peers);
@@ -719,17 +744,31 @@ static void do_list_sessions(struct td_conn *c, struct td_job *j)
         for (struct td_conn *o = srv->reg_head; o && k < n; o = o->reg_next, k++) {
             Tensord__V1__SessionInfo *si = &infos[k];
             tensord__v1__session_info__init(si);
-            si->id = o->sess.id;
+            si->id = o->sess->id;
             /* user names live as long as the server */
-            si->user = o->sess.user ? o->sess.user->name : (char *)"";
-            si->bytes = atomic_load(&o->sess.account.bytes);
-            si->tensors = atomic_load(&o->sess.ntensors);
-            si->age_seconds = (double)(now - o->sess.created_ns) / 1e9;
+            si->user = o->sess->user ? o->sess->user->name : (char *)"";
+            si->bytes = atomic_load(&o->sess->account.bytes);
+            si->tensors = atomic_load(&o->sess->ntensors);
+            si->age_seconds = (double)(now - o->sess->created_ns) / 1e9;
             memcpy(peers[k], o->peer, sizeof peers[k]);
             si->peer = peers[k];
             ptrs[k] = si;
         }
+        for (struct td_session *p = srv->parked; p && k < n; p = p->park_next, k++) {
+            Tensord__V1__SessionInfo *si = &infos[k];
+            tensord__v1__session_info__init(si);
+            si->id = p->id;
+            si->user = p->user->name;   /* parked sessions have a user */
+            si->bytes = atomic_load(&p->account.bytes);
+            si->tensors = atomic_load(&p->ntensors);
+            si->age_seconds = (double)(now - p->created_ns) / 1e9;
+            si->peer = (char *)"";
+            double left = (double)(p->park_deadline_ns - now) / 1e9;
+            si->parked_seconds_left = left > 0 ? left : 1e-9;
+            ptrs[k] = si;
+        }
     }
+    pthread_mutex_unlock(&srv->park_mu);
     pthread_mutex_unlock(&srv->reg_mu);
     if (!infos || !ptrs || !peers) {
         td_error_set(&err, TD_ENOMEM, "list_sessions: out of memory");
@@ -756,9 +795,10 @@ static void do_kill_session(struct td_conn *c, struct td_job *j)
      * the attention reference keeps the victim alive until the loop has closed it. */
     pthread_mutex_lock(&srv->reg_mu);
     for (struct td_conn *o = srv->reg_head; o; o = o->reg_next)
-        if (o->sess.id == req->session_id)
+        if (o->sess->id == req->session_id)
             victim = o;
     if (victim && victim != c) {
+        atomic_store(&victim->sess->no_park, true);   /* killed: freed, not parked */
         pthread_mutex_lock(&victim->mu);
         victim->broken = true;
         pthread_mutex_unlock(&victim->mu);
@@ -766,6 +806,12 @@ static void do_kill_session(struct td_conn *c, struct td_job *j)
     }
     pthread_mutex_unlock(&srv->reg_mu);
     struct td_error err;
+    if (!victim && td_session_kill_parked(srv, req->session_id)) {
+        TD_LOG(TD_LOG_WARN, "parked session killed", "session=%" PRIu64 " by_session=%" PRIu64
+               " by_user=%s", req->session_id, c->sess->id, c->sess->user->name);
+        send_ok(c, j);
+        return;
+    }
     if (!victim) {
         td_error_set(&err, TD_ENOTFOUND, "kill_session: session %" PRIu64 " not found",
                      req->session_id);
@@ -779,7 +825,7 @@ static void do_kill_session(struct td_conn *c, struct td_job *j)
         return;
     }
     TD_LOG(TD_LOG_WARN, "session killed", "session=%" PRIu64 " by_session=%" PRIu64
-           " by_user=%s", req->session_id, c->sess.id, c->sess.user->name);
+           " by_user=%s", req->session_id, c->sess->id, c->sess->user->name);
     send_ok(c, j);
 }
 
@@ -813,7 +859,7 @@ static void do_set_quota(struct td_conn *c, struct td_job *j)
     TD_LOG(TD_LOG_INFO, "quota set", "user=%s max_bytes=%" PRIu64 " max_tensors=%" PRIu64
            " max_sessions=%" PRIu64 " max_concurrency=%" PRIu32 " by_user=%s", u->name,
            req->max_bytes, req->max_tensors, req->max_sessions, req->max_concurrency,
-           c->sess.user->name);
+           c->sess->user->name);
     send_ok(c, j);
 }
 
@@ -861,16 +907,16 @@ out:
 
 static void do_drain(struct td_conn *c, struct td_job *j)
 {
-    TD_LOG(TD_LOG_WARN, "drain requested", "session=%" PRIu64 " user=%s", c->sess.id,
-           c->sess.user->name);
+    TD_LOG(TD_LOG_WARN, "drain requested", "session=%" PRIu64 " user=%s", c->sess->id,
+           c->sess->user->name);
     send_ok(c, j);
     td_server_drain(c->srv);
 }
 
 static void do_shutdown(struct td_conn *c, struct td_job *j)
 {
-    TD_LOG(TD_LOG_WARN, "shutdown requested", "session=%" PRIu64 " user=%s", c->sess.id,
-           c->sess.user->name);
+    TD_LOG(TD_LOG_WARN, "shutdown requested", "session=%" PRIu64 " user=%s", c->sess->id,
+           c->sess->user->name);
     send_ok(c, j);
     /* The loop's signal handler stops the server exactly as for SIGTERM. */
     kill(getpid(), SIGTERM);
@@ -924,20 +970,20 @@ static void run_job(struct td_conn *c, struct td_job *j)
         do_health(c, j);
         return;
     }
-    if (j->method != TD_M_HANDSHAKE && !c->sess.handshaken) {
+    if (j->method != TD_M_HANDSHAKE && !c->sess->handshaken) {
         char msg[128];
         snprintf(msg, sizeof msg, "%s: the first call must be Handshake",
                  td_method_name(j->method));
         send_error(c, j, TD_EPRECOND, msg, false);
         return;
     }
-    if (admin_method(j->method) && !(c->sess.user && c->sess.user->admin)) {
+    if (admin_method(j->method) && !(c->sess->user && c->sess->user->admin)) {
         char msg[160];
         snprintf(msg, sizeof msg, "%s: user '%s' is not an admin", td_method_name(j->method),
-                 c->sess.user ? c->sess.user->name : "");
+                 c->sess->user ? c->sess->user->name : "");
         TD_LOG(TD_LOG_WARN, "admin call refused", "peer=%s session=%" PRIu64 " method=%s "
-               "user=%s", c->peer, c->sess.id, td_method_name(j->method),
-               c->sess.user ? c->sess.user->name : "");
+               "user=%s", c->peer, c->sess->id, td_method_name(j->method),
+               c->sess->user ? c->sess->user->name : "");
         send_error(c, j, TD_EPERM, msg, false);
         return;
     }

@@ -195,7 +195,7 @@ static void header(struct sbuf *b, const char *name, const char *type, const cha
  * "unauthenticated" before. Thread: under srv->reg_mu, which guards sess.user. */
 static const char *session_user(const struct td_conn *c)
 {
-    return c->sess.user ? c->sess.user->name : "unauthenticated";
+    return c->sess->user ? c->sess->user->name : "unauthenticated";
 }
 
 /* Writes s as a label value: backslash, double quote and newline escaped. */
@@ -216,32 +216,46 @@ struct user_row {
     uint64_t sessions, bytes, queued;
 };
 
-/* Walks the session registry: per-user sessions, bytes held and queued jobs. Returns: the
- * number of rows; users beyond MAX_USERS are folded into the last row. */
+/* The row of user u, added when new. [reg_mu] */
+static int user_row(struct user_row *rows, int *n, const char *u)
+{
+    int k = 0;
+    while (k < *n && strcmp(rows[k].name, u) != 0)
+        k++;
+    if (k == *n) {
+        if (*n < MAX_USERS) {
+            rows[*n] = (struct user_row){.sessions = 0};
+            snprintf(rows[*n].name, sizeof rows[*n].name, "%s", u);
+            (*n)++;
+        } else {
+            k = *n - 1;
+        }
+    }
+    return k;
+}
+
+/* Walks the session registry and the parked sessions: per-user sessions, bytes held and
+ * queued jobs. Returns: the number of rows; users beyond MAX_USERS are folded into the last
+ * row. */
 static int collect_users(struct td_server *srv, struct user_row *rows)
 {
     int n = 0;
     pthread_mutex_lock(&srv->reg_mu);
     for (struct td_conn *c = srv->reg_head; c; c = c->reg_next) {
-        const char *u = session_user(c);
-        int k = 0;
-        while (k < n && strcmp(rows[k].name, u) != 0)
-            k++;
-        if (k == n) {
-            if (n < MAX_USERS) {
-                rows[n] = (struct user_row){.sessions = 0};
-                snprintf(rows[n].name, sizeof rows[n].name, "%s", u);
-                n++;
-            } else {
-                k = n - 1;
-            }
-        }
+        int k = user_row(rows, &n, session_user(c));
         rows[k].sessions++;
-        rows[k].bytes += atomic_load(&c->sess.account.bytes);
+        rows[k].bytes += atomic_load(&c->sess->account.bytes);
         pthread_mutex_lock(&c->mu);
         rows[k].queued += c->qlen;
         pthread_mutex_unlock(&c->mu);
     }
+    pthread_mutex_lock(&srv->park_mu);
+    for (struct td_session *s = srv->parked; s; s = s->park_next) {
+        int k = user_row(rows, &n, s->user->name);
+        rows[k].sessions++;
+        rows[k].bytes += atomic_load(&s->account.bytes);
+    }
+    pthread_mutex_unlock(&srv->park_mu);
     pthread_mutex_unlock(&srv->reg_mu);
     return n;
 }
@@ -267,7 +281,7 @@ char *td_metrics_render(struct td_server *srv, size_t *len)
     header(&b, "tensord_draining", "gauge", "1 while the daemon drains (stops after the work "
            "in flight), else 0.");
     sb_printf(&b, "tensord_draining %d\n", td_server_draining(srv) ? 1 : 0);
-    header(&b, "tensord_sessions", "gauge", "Open sessions (connections), by user.");
+    header(&b, "tensord_sessions", "gauge", "Sessions (connected, or parked awaiting resume), by user.");
     for (int i = 0; i < nusers; i++) {
         sb_printf(&b, "tensord_sessions{user=\"");
         sb_label(&b, rows[i].name);

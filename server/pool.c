@@ -207,7 +207,7 @@ void td_pool_submit(struct td_pool *p, struct td_conn *c)
         struct td_user *u = c->sched_user;
         if (!u) {
             pthread_mutex_lock(&c->srv->reg_mu);
-            u = c->sess.user;
+            u = c->sess->user;
             pthread_mutex_unlock(&c->srv->reg_mu);
             c->sched_user = u;
         }

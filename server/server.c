@@ -238,6 +238,7 @@ static void server_stop(struct td_server *srv, const char *why)
     /* Workers drop the jobs of closed sessions and finish graphs already running. */
     td_pool_stop(&srv->pool);
     td_conn_on_async(&srv->async);  /* release attention requests made while workers finished */
+    td_session_expire(srv, 0, true); /* parked sessions: nobody can resume them any more */
     uv_close((uv_handle_t *)&srv->async, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
@@ -245,6 +246,7 @@ static void server_stop(struct td_server *srv, const char *why)
     uv_close((uv_handle_t *)&srv->conn_timer, NULL);
     uv_close((uv_handle_t *)&srv->drain_async, NULL);
     uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+    uv_close((uv_handle_t *)&srv->park_timer, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -395,6 +397,7 @@ int td_server_init(struct td_server *srv, const struct td_config *cfg)
     atomic_init(&srv->out_bytes, 0);
     pthread_mutex_init(&srv->attn_mu, NULL);
     pthread_mutex_init(&srv->reg_mu, NULL);
+    pthread_mutex_init(&srv->park_mu, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (td_tls_init(srv) != 0)
         return -1;
@@ -451,6 +454,11 @@ int td_server_init(struct td_server *srv, const struct td_config *cfg)
         uint64_t period_ms = shortest >= 4 ? 1000 : (uint64_t)shortest * 1000 / 4;
         uv_timer_start(&srv->conn_timer, td_conn_on_timeout_timer, period_ms, period_ms);
     }
+    /* Parked resumable sessions whose lease ended are freed within a second. */
+    uv_timer_init(&srv->loop, &srv->park_timer);
+    srv->park_timer.data = srv;
+    if (cfg->max_resume_lease > 0)
+        uv_timer_start(&srv->park_timer, td_session_on_park_timer, 1000, 1000);
     if (td_metrics_init(srv) != 0 || td_notify_init(srv) != 0)
         goto fail_handles;
 
@@ -506,6 +514,7 @@ fail_handles:
     uv_close((uv_handle_t *)&srv->conn_timer, NULL);
     uv_close((uv_handle_t *)&srv->drain_async, NULL);
     uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+    uv_close((uv_handle_t *)&srv->park_timer, NULL);
     td_metrics_close(srv);
     td_notify_close(srv);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
@@ -538,6 +547,8 @@ void td_server_fini(struct td_server *srv)
     td_metrics_fini(srv);
     td_notify_fini(srv);
     td_tls_fini(srv);
+    td_session_expire(srv, 0, true);   /* sessions parked while the last connections closed */
     pthread_mutex_destroy(&srv->attn_mu);
     pthread_mutex_destroy(&srv->reg_mu);
+    pthread_mutex_destroy(&srv->park_mu);
 }

@@ -63,7 +63,8 @@ struct td_user {
     struct td_sched sched;       /* [pool->mu] the pool's per-user queue (pool.c) */
 };
 
-/* The session: one per connection. [worker] unless noted. */
+/* The session: one per connection, heap-allocated so that it can outlive its connection as a
+ * parked resumable session (session.c) and be reattached to another. [worker] unless noted. */
 struct td_session {
     uint64_t id;                /* immutable */
     struct td_idtable ids;
@@ -78,6 +79,13 @@ struct td_session {
     bool holds_session_quota;    /* user->sessions counts this session */
     _Atomic uint64_t ntensors;   /* live ids charged to user->tensors */
     long created_ns;             /* td_now_ns() at accept */
+    /* Resumable sessions (docs/PROTOCOL.md "Resumable sessions"). */
+    uint32_t lease_s;            /* granted lease; 0: freed with its connection [reg_mu] */
+    uint8_t resume_digest[32];   /* SHA-256 of the current resume token [reg_mu] */
+    bool resume_pending;         /* reattached by the reader; do_handshake answers "resumed" */
+    _Atomic bool no_park;        /* killed by an admin: freed at close, never parked */
+    long park_deadline_ns;       /* [srv->park_mu] parked until then */
+    struct td_session *park_next;  /* [srv->park_mu] */
 };
 
 enum td_job_kind {
@@ -220,7 +228,10 @@ struct td_conn {
     bool tls_failed;             /* [tls_mu] a fatal TLS error: no SSL_shutdown */
     _Atomic bool tls_read_wants_write; /* SSL_read needs the socket writable (rare) */
 
-    struct td_session sess;
+    /* Replaced only by a resuming Handshake, on the loop thread, under reg_mu and mu, while
+     * no job of the connection is queued or running (auth.c td_auth_resume). */
+    struct td_session *sess;
+    bool clean_eof;              /* the client ended the stream at a frame boundary */
 };
 
 /* The worker pool (pool.c). Ready sessions wait in per-user queues (struct td_sched); the
@@ -278,6 +289,11 @@ struct td_server {
     pthread_mutex_t reg_mu;      /* the session registry, for Stats */
     struct td_conn *reg_head;
     uint64_t reg_count;
+    /* Parked resumable sessions (session.c); lock order reg_mu, then park_mu. */
+    pthread_mutex_t park_mu;
+    struct td_session *parked;
+    uint64_t nparked;
+    uv_timer_t park_timer;       /* frees parked sessions whose lease ended [loop] */
 
     _Atomic uint64_t next_session_id;
     _Atomic uint64_t calls_total;
@@ -439,6 +455,27 @@ int td_pool_set_user_max(struct td_pool *p, struct td_sched *s, int max);
 void td_pool_user_state(struct td_pool *p, const struct td_sched *s, int *max, int *running);
 
 /* ---- sessions (session.c) ---- */
+/* Returns: a new empty session (its own id, no user), or NULL out of memory. */
+struct td_session *td_session_new(struct td_server *srv);
+/* Frees everything the session holds, and the session. NULL is fine. Thread: any, once
+ * nothing else uses it. */
+void td_session_free(struct td_session *s);
+/* The end of a connection's use of s: parks s when it is resumable (a lease, a completed
+ * handshake), its connection did not end cleanly (clean_eof: the client closed at a frame
+ * boundary, so it is done), no admin killed it and the server is not draining; frees it
+ * otherwise. Thread: the last holder of the connection. */
+void td_session_release(struct td_session *s, bool clean_eof);
+/* Takes the parked session of user u whose resume token hashes to digest off the parked
+ * list (compared in constant time). Returns: it, or NULL. Thread: any. */
+struct td_session *td_session_unpark(struct td_server *srv, const struct td_user *u,
+                                     const uint8_t digest[32]);
+/* Frees the parked sessions whose lease ended by now_ns (every one when all). Returns: how
+ * many. Thread: any (the loop's park_timer; shutdown). */
+int td_session_expire(struct td_server *srv, long now_ns, bool all);
+/* Frees the parked session with this id (KillSession). Returns: whether there was one. */
+bool td_session_kill_parked(struct td_server *srv, uint64_t id);
+/* The loop's park_timer callback. */
+void td_session_on_park_timer(uv_timer_t *h);
 void td_session_init(struct td_session *s, struct td_server *srv);
 void td_session_fini(struct td_session *s);
 extern const struct td_idtable_ops td_session_table_ops;
@@ -465,9 +502,18 @@ bool td_auth_enabled(const struct td_server *srv);
 /* Authenticates a Handshake's token for connection c: refuses while c's peer address is
  * locked out after failures, compares the token's SHA-256 with every known digest in
  * constant time, logs and counts a failure, then charges the user's session quota and
- * attaches the user to c's session. Returns: 0, TD_EAUTH (bad token), TD_EUNAVAIL (locked
- * out) or TD_ELIMIT (too many sessions), err filled. Thread: c's read-state owner. */
-int td_auth_handshake(struct td_conn *c, const char *token, struct td_error *err) TD_WUR;
+ * attaches the user to c's session. With a resume token (non-empty `resume`) it instead
+ * replaces c's fresh session by the user's parked session the token names (which keeps its
+ * session quota); that needs c to have no job queued or running, and a wrong token counts
+ * as a failed attempt. Returns: 0, TD_EAUTH (bad token), TD_EUNAVAIL (locked out),
+ * TD_ELIMIT (too many sessions), TD_ENOTFOUND (no such parked session) or TD_EPRECOND
+ * (resume behind other requests), err filled. Thread: c's read-state owner. */
+int td_auth_handshake(struct td_conn *c, const char *token, const char *resume,
+                      struct td_error *err) TD_WUR;
+/* Makes a resume token: 32 bytes from the kernel's CSPRNG as 64 hex digits in hex, and the
+ * SHA-256 of the bytes in digest (what the session keeps). Returns: 0 or -1 (no random
+ * bytes). Thread: any. */
+int td_auth_new_resume_token(char hex[65], uint8_t digest[32]);
 /* Returns: the user called name, or NULL. Thread: any. */
 struct td_user *td_auth_find_user(struct td_server *srv, const char *name);
 /* Sets *users to the server's users (they live as long as the server). Returns: how many.

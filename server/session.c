@@ -1,12 +1,143 @@
 /*
  * session.c - sessions: the id table callbacks the engine's graph runner uses, the
- * server-wide registry of sessions that Stats and ListSessions report, and the charging of
- * a session's tensors to its user's quota.
+ * server-wide registry of sessions that Stats and ListSessions report, the charging of
+ * a session's tensors to its user's quota, and parked resumable sessions.
+ *
+ * Resumable sessions: a Handshake may ask for a lease (resume_lease_seconds, capped by
+ * --max-resume-lease). When such a session's connection is lost (anything but the client
+ * closing the stream at a frame boundary), the session is not freed but parked: it keeps its
+ * tensors, its quota charges and its user session slot, and waits on srv->parked until a
+ * Handshake with its resume token reattaches it to a new connection (auth.c) or its lease
+ * ends (park_timer, then it is freed like a closed session). Admins see parked sessions in
+ * ListSessions and may kill them; a draining server parks nothing and frees them at exit.
  */
 #include <inttypes.h>
 #include <string.h>
 
+#include <nettle/memops.h>
+
+#include "log.h"
 #include "server.h"
+
+struct td_session *td_session_new(struct td_server *srv)
+{
+    struct td_session *s = td_malloc(sizeof *s);
+    if (s)
+        td_session_init(s, srv);
+    return s;
+}
+
+void td_session_free(struct td_session *s)
+{
+    if (!s)
+        return;
+    td_session_fini(s);
+    TD_LOG(TD_LOG_DEBUG, "session freed", "session=%" PRIu64 " bytes_left=%" PRIu64, s->id,
+           (uint64_t)atomic_load(&s->account.bytes));
+    td_free(s);
+}
+
+void td_session_release(struct td_session *s, bool clean_eof)
+{
+    struct td_server *srv = s->srv;
+    if (clean_eof || s->lease_s == 0 || !s->handshaken || !s->user ||
+        atomic_load(&s->no_park) || atomic_load(&srv->draining) ||
+        srv->cfg->max_resume_lease == 0) {
+        td_session_free(s);
+        return;
+    }
+    s->resume_pending = false;
+    pthread_mutex_lock(&srv->park_mu);
+    s->park_deadline_ns = td_now_ns() + (long)s->lease_s * 1000000000L;
+    s->park_next = srv->parked;
+    srv->parked = s;
+    srv->nparked++;
+    pthread_mutex_unlock(&srv->park_mu);
+    TD_LOG(TD_LOG_INFO, "session parked", "session=%" PRIu64 " user=%s lease_s=%" PRIu32
+           " bytes=%" PRIu64 " tensors=%" PRIu64, s->id, s->user->name, s->lease_s,
+           (uint64_t)atomic_load(&s->account.bytes), (uint64_t)atomic_load(&s->ntensors));
+}
+
+struct td_session *td_session_unpark(struct td_server *srv, const struct td_user *u,
+                                     const uint8_t digest[32])
+{
+    pthread_mutex_lock(&srv->park_mu);
+    struct td_session **link = &srv->parked, **found = NULL;
+    /* Every parked session's digest is compared, so the time taken does not depend on which
+     * one (if any) matched. */
+    for (struct td_session **l = &srv->parked; *l; l = &(*l)->park_next) {
+        int eq = memeql_sec((*l)->resume_digest, digest, 32);
+        if (eq && (*l)->user == u)
+            found = l;
+    }
+    struct td_session *s = NULL;
+    if (found) {
+        link = found;
+        s = *link;
+        *link = s->park_next;
+        s->park_next = NULL;
+        srv->nparked--;
+    }
+    pthread_mutex_unlock(&srv->park_mu);
+    return s;
+}
+
+/* Takes the parked sessions that match off the list into a private one. [park_mu] */
+static struct td_session *take_parked(struct td_server *srv, long now_ns, bool all,
+                                      uint64_t id)
+{
+    struct td_session *out = NULL;
+    struct td_session **l = &srv->parked;
+    while (*l) {
+        struct td_session *s = *l;
+        bool take = id ? s->id == id : (all || s->park_deadline_ns <= now_ns);
+        if (take) {
+            *l = s->park_next;
+            s->park_next = out;
+            out = s;
+            srv->nparked--;
+        } else {
+            l = &s->park_next;
+        }
+    }
+    return out;
+}
+
+static int free_list(struct td_session *s, const char *why)
+{
+    int n = 0;
+    while (s) {
+        struct td_session *next = s->park_next;
+        TD_LOG(TD_LOG_INFO, "parked session freed", "session=%" PRIu64 " user=%s reason=%s",
+               s->id, s->user ? s->user->name : "", why);
+        td_session_free(s);
+        s = next;
+        n++;
+    }
+    return n;
+}
+
+int td_session_expire(struct td_server *srv, long now_ns, bool all)
+{
+    pthread_mutex_lock(&srv->park_mu);
+    struct td_session *gone = srv->parked ? take_parked(srv, now_ns, all, 0) : NULL;
+    pthread_mutex_unlock(&srv->park_mu);
+    return free_list(gone, all ? "shutdown" : "lease-ended");
+}
+
+bool td_session_kill_parked(struct td_server *srv, uint64_t id)
+{
+    pthread_mutex_lock(&srv->park_mu);
+    struct td_session *gone = id ? take_parked(srv, 0, false, id) : NULL;
+    pthread_mutex_unlock(&srv->park_mu);
+    return free_list(gone, "killed") > 0;
+}
+
+void td_session_on_park_timer(uv_timer_t *h)
+{
+    struct td_server *srv = h->data;
+    td_session_expire(srv, td_now_ns(), false);
+}
 
 void td_session_init(struct td_session *s, struct td_server *srv)
 {
@@ -19,6 +150,7 @@ void td_session_init(struct td_session *s, struct td_server *srv)
     atomic_init(&s->account.limit, srv->max_session_bytes);
     s->account.name = "session (max_session_bytes)";
     atomic_init(&s->ntensors, 0);
+    atomic_init(&s->no_park, false);
     s->created_ns = td_now_ns();
     td_ag_session_init(&s->ag, &s->account, &s->rng);
 }
@@ -144,8 +276,13 @@ void td_registry_totals(struct td_server *srv, uint64_t *sessions, uint64_t *byt
     uint64_t b = 0;
     pthread_mutex_lock(&srv->reg_mu);
     for (struct td_conn *c = srv->reg_head; c; c = c->reg_next)
-        b += atomic_load(&c->sess.account.bytes);
+        b += atomic_load(&c->sess->account.bytes);
     *sessions = srv->reg_count;
+    pthread_mutex_lock(&srv->park_mu);
+    for (struct td_session *s = srv->parked; s; s = s->park_next)
+        b += atomic_load(&s->account.bytes);
+    *sessions += srv->nparked;
+    pthread_mutex_unlock(&srv->park_mu);
     pthread_mutex_unlock(&srv->reg_mu);
     *bytes = b;
 }

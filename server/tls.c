@@ -272,7 +272,7 @@ ssize_t td_tls_recv(struct td_conn *c, void *buf, size_t len)
         return sys != 0 ? -sys : -EPIPE;
     default:
         TD_LOG(TD_LOG_WARN, "TLS read failed", "peer=%s session=%" PRIu64 " err=\"%s\"",
-               c->peer, c->sess.id, why);
+               c->peer, c->sess->id, why);
         return -EPROTO;
     }
 }
@@ -320,7 +320,7 @@ ssize_t td_tls_sendv(struct td_conn *c, const struct iovec *iov, int n)
     if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
         return 0;
     TD_LOG(TD_LOG_DEBUG, "TLS write failed", "peer=%s session=%" PRIu64 " err=\"%s\"", c->peer,
-           c->sess.id, why);
+           c->sess->id, why);
     return -1;
 }
 

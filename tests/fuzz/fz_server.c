@@ -46,6 +46,7 @@ static void server_teardown(void)
     td_auth_fini(srv);
     pthread_mutex_destroy(&srv->attn_mu);
     pthread_mutex_destroy(&srv->reg_mu);
+    pthread_mutex_destroy(&srv->park_mu);
     td_storage_cache_trim();
 }
 
@@ -70,10 +71,13 @@ static const char *write_token_file(void)
     return path;
 }
 
-/* Puts every user's quotas back to the configured defaults (an input may have called
- * SetQuota) and checks that nothing is charged to a user or the server any more. */
+/* Frees the sessions an input left parked (it asked for a resume lease and its connection
+ * ended mid-frame), puts every user's quotas back to the configured defaults (an input may
+ * have called SetQuota) and checks that nothing is charged to a user or the server any
+ * more. */
 static void users_reset(struct td_server *srv)
 {
+    td_session_expire(srv, 0, true);
     if (atomic_load(&srv->total.bytes) != 0)
         die("server bytes not back to 0 after the session was freed");
     for (size_t i = 0; i < sizeof user_names / sizeof user_names[0]; i++) {
@@ -86,6 +90,8 @@ static void users_reset(struct td_server *srv)
         atomic_store(&u->account.limit, (uint64_t)cfg.user_max_bytes);
         atomic_store(&u->max_tensors, (uint64_t)cfg.user_max_tensors);
         atomic_store(&u->max_sessions, (uint64_t)cfg.user_max_sessions);
+        if (td_pool_set_user_max(&srv->pool, &u->sched, 0) != 0)
+            die("td_pool_set_user_max failed");
     }
 }
 
@@ -130,6 +136,7 @@ struct td_server *fz_server_get(const struct fz_limits *lim)
     srv->out_soft_ns = 0; /* no timer: the fuzzer's loop turns are not wall time */
     pthread_mutex_init(&srv->attn_mu, NULL);
     pthread_mutex_init(&srv->reg_mu, NULL);
+    pthread_mutex_init(&srv->park_mu, NULL);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, SIG_IGN);   /* Shutdown signals the process as the daemon's SIGTERM */
     int arc = td_auth_init(srv);

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import time
 
 import numpy as np
 import pytest
@@ -183,6 +184,35 @@ def test_sessions_cli_and_method(env):
     r = _ok(env.admin("sessions"))
     line = [ln for ln in r.stdout.splitlines() if ln.split()[:1] == [str(alice.session_id)]]
     assert len(line) == 1 and line[0].split()[1] == "alice" and line[0].split()[-2] == "64"
+
+
+def test_sessions_lists_and_kills_a_parked_session(env):
+    import socket
+    import struct
+    import tensord as td
+    alice = td.Client(env.d.tcp_address, token=ALICE_TOKEN, resume_lease=120)
+    _upload(alice, np.zeros(16, np.float32))            # 64 bytes
+    sid = alice.session_id
+    s = alice._conn.sock                                # lost: a TCP reset
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    admin = env.connect(ADMIN_TOKEN)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        parked = [x for x in admin.list_sessions()
+                  if x["id"] == sid and x["parked_seconds_left"] > 0]
+        if parked:
+            break
+        time.sleep(0.02)
+    assert parked and parked[0]["peer"] == "" and parked[0]["bytes"] == 64
+    assert 100 < parked[0]["parked_seconds_left"] <= 120
+    r = _ok(env.admin("sessions"))
+    line = [ln for ln in r.stdout.splitlines() if ln.split()[:1] == [str(sid)]]
+    assert len(line) == 1 and "parked," in line[0] and "left" in line[0], r.stdout
+    _ok(env.admin("kill", str(sid)))
+    assert not any(x["id"] == sid for x in admin.list_sessions())
+    with pytest.raises(td.NotFound):
+        alice.reconnect()
 
 
 def test_kill_cli_and_method(env):

@@ -10,6 +10,7 @@ import collections
 import socket
 import struct
 import threading
+import time
 
 from . import tensord_pb2 as pb
 
@@ -386,10 +387,27 @@ class Connection:
     def broken(self):
         return self._broken is not None
 
-    def close(self):
+    def close(self, graceful=0.0):
+        """Closes the connection. graceful > 0: ends the stream first (shutdown for writing)
+        and reads what the daemon still sends until it closes too, for at most that many
+        seconds, so the daemon sees a clean end of stream (which ends a resumable session
+        instead of parking it) rather than a reset."""
         with self.lock:
             if self._broken is None:
                 self._broken = "connection closed"
+            if graceful > 0:
+                deadline = time.monotonic() + graceful
+                try:
+                    self.sock.shutdown(socket.SHUT_WR)
+                    while True:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        self.sock.settimeout(left)
+                        if not self.sock.recv(65536):
+                            break
+                except OSError:
+                    pass
             try:
                 self.sock.shutdown(socket.SHUT_RDWR)
             except OSError:

@@ -680,14 +680,22 @@ class Client:
     tls_cert / tls_key: a client certificate for a daemon with --tls-client-ca;
     tls_server_name: the name to verify when it differs from the address's host; tls may also
     be a ready ssl.SSLContext. The certificate and host name are always verified.
+
+    resume_lease: seconds the daemon should keep this session (tensors, quota) after the
+    connection is lost without close() (a network failure, a dropped idle connection), so
+    that reconnect() can reattach it; the daemon caps it (--max-resume-lease). The granted
+    lease is `resume_lease`, 0 when the session is not resumable.
     """
 
     def __init__(self, address=None, *, seed=None, timeout=30.0, client_name=CLIENT_NAME,
                  auth_token="", token=None, daemon_args=(), batch=DEFAULT_BATCH, tls=None,
-                 tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None):
+                 tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None,
+                 resume_lease=None):
         self._proc = None
         self._finalizer = None
         self._closed = True
+        self.resume_token = None
+        self.resume_lease = 0
         if not isinstance(batch, numbers.Integral) or isinstance(batch, bool) or batch < 1:
             raise ValueError("batch must be a positive int, got %r" % (batch,))
         if address is None:
@@ -695,10 +703,12 @@ class Client:
             self._proc = proc
             self._finalizer = weakref.finalize(self, _stop_daemon, proc, tmpdir)
         self.address = address
+        self._open_kw = dict(tls=tls, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key,
+                             tls_server_name=tls_server_name)
+        self._timeout = timeout
+        self._client_name = client_name
         try:
-            sock = open_socket(address, timeout=timeout, tls=tls, tls_ca=tls_ca,
-                               tls_cert=tls_cert, tls_key=tls_key,
-                               tls_server_name=tls_server_name)
+            sock = open_socket(address, timeout=timeout, **self._open_kw)
         except OSError as e:
             if self._finalizer is not None:
                 self._finalizer()
@@ -732,13 +742,20 @@ class Client:
         # token file; "" for a daemon without one.
         if token is None:
             token = auth_token or os.environ.get("TENSORD_TOKEN", "")
+        self._token = token
+        lease = 0 if resume_lease is None else int(resume_lease)
+        if not 0 <= lease < (1 << 32):
+            raise ValueError("resume_lease must be 0..2**32-1 seconds, got %r" % (resume_lease,))
         req = pb.HandshakeRequest(protocol_version=_wire.VERSION, client_name=client_name,
-                                  auth_token=token, seed=int(seed or 0))
+                                  auth_token=token, seed=int(seed or 0),
+                                  resume_lease_seconds=lease)
         try:
             hs, _ = self._conn.call(_wire.HANDSHAKE, req)
         except BaseException:
             self.close()
             raise
+        self.resume_token = hs.resume_token or None
+        self.resume_lease = hs.resume_lease_seconds
         self.protocol_version = hs.protocol_version
         self.server_version = hs.server_version
         self.session_id = hs.session_id
@@ -773,7 +790,8 @@ class Client:
             self._q_nodes = []
             self._q_discard = []
             try:
-                self._conn.close()
+                # A resumable session ends only with a clean end of stream.
+                self._conn.close(graceful=5.0 if self.resume_token else 0.0)
             except OSError:
                 pass
         if self._finalizer is not None and self._finalizer.alive:
@@ -781,6 +799,78 @@ class Client:
         if _default is self:
             set_default_client(None)
         return rc
+
+    def reconnect(self, timeout=None):
+        """Reattaches this client's session over a new connection after the old one was lost
+        (needs resume_lease when connecting; see the class doc). Tensors made before stay
+        valid. Requests the lost connection had sent but not got a reply for fail with
+        Unavailable: whether the daemon ran them is unknown, so their outputs raise it when
+        used.
+        Raises ValueError for a session that is not resumable, NotFound when the daemon no
+        longer has it (the lease ended, or an admin killed it), Unavailable when the daemon
+        cannot be reached."""
+        if self._closed:
+            raise ValueError("reconnect: the client is closed")
+        if not self.resume_token:
+            raise ValueError("reconnect: the session is not resumable (connect with "
+                             "resume_lease=SECONDS on a daemon with --max-resume-lease > 0)")
+        old = self._conn
+        with old.lock:
+            pending = list(old._pending.values())
+            old._pending.clear()
+            old.close()
+            lost = _wire.Unavailable(14, "the connection was lost before the reply: the "
+                                     "request may or may not have run")
+            for p in pending:
+                p.error = lost
+                p.done = True
+                if p.on_reply is not None:
+                    p.on_reply(p)
+            # Their outputs raise it when used; it is not also left pending for the next
+            # synchronising call (the caller knows the connection was lost).
+            if self._error is lost:
+                self._error = None
+            timeout = self._timeout if timeout is None else timeout
+            deadline = time.monotonic() + (timeout if timeout is not None else 30.0)
+            while True:
+                conn, hs = self._resume_once(timeout)
+                if hs is not None:
+                    break
+                # The daemon had not noticed the old connection's end yet: it closes it
+                # now and parks the session; try again shortly.
+                if time.monotonic() > deadline:
+                    raise conn
+                time.sleep(0.05)
+            conn.after_read = self._after_read
+            self._conn = conn
+            self.resume_token = hs.resume_token or None
+            self.resume_lease = hs.resume_lease_seconds
+            self._flush_frees()
+
+    def _resume_once(self, timeout):
+        """One resuming Handshake on a new connection. Returns: (connection, reply), or
+        (the Unavailable error, None) when the session is still attached to its old
+        connection. Raises any other error."""
+        try:
+            sock = open_socket(self.address, timeout=timeout, **self._open_kw)
+        except OSError as e:
+            raise _wire.Unavailable(14, "cannot connect to %s: %s" % (self.address, e)) \
+                from None
+        conn = _wire.Connection(sock)
+        req = pb.HandshakeRequest(protocol_version=_wire.VERSION,
+                                  client_name=self._client_name, auth_token=self._token,
+                                  resume_token=self.resume_token)
+        try:
+            hs, _ = conn.call(_wire.HANDSHAKE, req)
+        except _wire.Unavailable as e:
+            conn.close()
+            if "still attached" in e.message:
+                return e, None
+            raise
+        except BaseException:
+            conn.close()
+            raise
+        return conn, hs
 
     def __enter__(self):
         return self
@@ -946,8 +1036,9 @@ class Client:
         elif len(rec.segs) == 1 and not (p.error.code_value == 5 and
                                          rec.epoch < self._resend_epoch):
             self._fail_segment(rec, rec.segs[0], p.error)
-        elif p.error.code_value in (1, 4):
-            # CANCELLED / DEADLINE_EXCEEDED: the time is spent, so the batch is not re-sent
+        elif p.error.code_value in (1, 4, 14):
+            # CANCELLED / DEADLINE_EXCEEDED: the time is spent; UNAVAILABLE: the daemon is
+            # draining or the connection was lost (reconnect). The batch is not re-sent
             # segment by segment; every output of it fails with that error.
             frees = rec.frees
             for seg in rec.segs:
@@ -1340,11 +1431,14 @@ class Client:
         return reply
 
     def list_sessions(self):
-        """Returns: one dict per open session of the daemon (id, user ("" before its
-        handshake), bytes, tensors, age_seconds, peer), in the daemon's order. Admin only."""
+        """Returns: one dict per session of the daemon (id, user ("" before its
+        handshake), bytes, tensors, age_seconds, peer, parked_seconds_left (> 0: a resumable
+        session whose connection was lost, kept that much longer; its peer is "")), in the
+        daemon's order. Admin only."""
         reply = self._admin_call(_wire.LIST_SESSIONS, pb.ListSessionsRequest())
         return [{"id": s.id, "user": s.user, "bytes": s.bytes, "tensors": s.tensors,
-                 "age_seconds": s.age_seconds, "peer": s.peer} for s in reply.sessions]
+                 "age_seconds": s.age_seconds, "peer": s.peer,
+                 "parked_seconds_left": s.parked_seconds_left} for s in reply.sessions]
 
     def kill_session(self, session_id):
         """Closes another session's connection and frees what it holds. Admin only.

@@ -160,7 +160,11 @@ def cmd_sessions(c, args):
     sessions = c.list_sessions()
     for s in sessions:
         s["self"] = s["id"] == c.session_id
-    rows = [("%d%s" % (s["id"], "*" if s["self"] else ""), s["user"] or "-", s["peer"],
+    def peer(s):
+        if s["parked_seconds_left"] > 0:
+            return "parked, %s left" % human_age(s["parked_seconds_left"])
+        return s["peer"]
+    rows = [("%d%s" % (s["id"], "*" if s["self"] else ""), s["user"] or "-", peer(s),
              s["tensors"], human_bytes(s["bytes"]), s["bytes"], human_age(s["age_seconds"]))
             for s in sessions]
     text = table(("ID", "USER", "PEER", "TENSORS", "MEMORY", "BYTES", "AGE"), rows,
