@@ -115,3 +115,34 @@ def test_bad_deadline(client, bad):
     with pytest.raises(ValueError, match="deadline"):
         with client.deadline(bad):
             pass
+
+
+def test_cancel_stops_running_and_queued_runs(own):
+    c = own
+    x, q, xt, wt = operands(c)
+    full, _ = timed_chain(c, xt, wt, 40)
+    c.sync()
+    gc.collect()
+    base = c.stats()
+    first = chain(c, xt, wt, 400)                   # ~10x `full`: still running at cancel
+    with c._conn.lock:                              # sent now as its own Run (the client
+        c._flush()                                  # batches up to 1 << 14 ops otherwise)
+    second = chain(c, xt, wt, 400)                  # queued behind it on the daemon
+    t0 = time.perf_counter()
+    n = c.cancel()
+    took = time.perf_counter() - t0
+    print(f"40 matmuls {full:.3f} s; cancel of 2 x 400 returned after {took:.3f} s, {n} marked")
+    assert n == 2
+    assert took < 5 * full + 0.5, (took, full)      # far less than the 20x `full` of both
+    for t in (first, second):
+        with pytest.raises(td.Cancelled):
+            t.numpy()
+    del first, second
+    gc.collect()
+    c.sync()                                        # nothing left pending
+    after = c.stats()
+    assert after["session_tensors"] == base["session_tensors"]
+    assert after["session_bytes"] == base["session_bytes"]
+    np.testing.assert_allclose(chain(c, xt, wt, 3).numpy(), x @ q @ q @ q, rtol=1e-9,
+                               atol=1e-9)
+    assert c.cancel() == 0                          # nothing in flight: nothing to cancel

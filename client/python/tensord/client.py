@@ -1235,6 +1235,33 @@ class Client:
                 finally:
                     self._deadline_ms = prev
 
+    def cancel(self):
+        """Cancels this client's ops that have not finished: the queued ones are sent first,
+        then every Run still waiting for its reply gets a Cancel, so the daemon drops it if
+        it is queued and stops it before its next node if it is running (what it made is
+        rolled back), and waits for their replies. Their outputs raise Cancelled when used
+        (the error is not also left pending for the next synchronising call); a Run that
+        finished first keeps its results. Returns: how many Runs the daemon marked
+        cancelled."""
+        with self._conn.lock:
+            self._check_open()
+            self._flush()
+            runs = [p for p in self._conn._pending.values() if p.method == _wire.RUN]
+            marked = []
+
+            def on_cancel(p):
+                if p.error is None and p.reply.cancelled:
+                    marked.append(p)
+            for p in runs:
+                self._conn.send(_wire.CANCEL, pb.CancelRequest(call_id=p.call_id),
+                                on_reply=on_cancel)
+            self._conn.drain()
+            if isinstance(self._error, _wire.Cancelled):
+                self._error = None
+            self._prune()
+            self._flush_frees()
+        return len(marked)
+
     # ---- transfers ---------------------------------------------------------------------
     def _on_put(self, rec, tid, last, p):
         if p.error is not None and rec.error is None:
