@@ -229,6 +229,24 @@ void td_pool_submit(struct td_pool *p, struct td_conn *c)
     pthread_mutex_unlock(&p->mu);
 }
 
+bool td_pool_run_ready(struct td_pool *p)
+{
+    bool any = false;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        struct td_conn *c = sched_pick(p);
+        pthread_mutex_unlock(&p->mu);
+        if (!c)
+            return any;
+        any = true;
+        struct td_sched *held = c->sched;
+        p->process(c);
+        pthread_mutex_lock(&p->mu);
+        held->running--;
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 int td_pool_set_user_max(struct td_pool *p, struct td_sched *s, int max)
 {
     if (!p->fair)

@@ -447,6 +447,9 @@ int td_pool_start(struct td_pool *p, int nthreads, void (*process)(struct td_con
 void td_pool_submit(struct td_pool *p, struct td_conn *c);
 /* Lets the workers finish what is queued, then joins them. */
 void td_pool_stop(struct td_pool *p);
+/* Runs every ready session on the calling thread, picked and charged as a worker does
+ * (for a pool started with 0 threads: the fuzz harness). Returns: whether any ran. */
+bool td_pool_run_ready(struct td_pool *p);
 /* Sets the user's own limit on workers holding its sessions at once (0: the pool's
  * --user-max-concurrency again) and wakes workers a raised limit lets in. Returns: 0, or -1
  * without fair scheduling (there is no per-user queue to limit). Thread: any. */

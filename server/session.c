@@ -62,7 +62,7 @@ struct td_session *td_session_unpark(struct td_server *srv, const struct td_user
                                      const uint8_t digest[32])
 {
     pthread_mutex_lock(&srv->park_mu);
-    struct td_session **link = &srv->parked, **found = NULL;
+    struct td_session **found = NULL;
     /* Every parked session's digest is compared, so the time taken does not depend on which
      * one (if any) matched. */
     for (struct td_session **l = &srv->parked; *l; l = &(*l)->park_next) {
@@ -70,11 +70,9 @@ struct td_session *td_session_unpark(struct td_server *srv, const struct td_user
         if (eq && (*l)->user == u)
             found = l;
     }
-    struct td_session *s = NULL;
-    if (found) {
-        link = found;
-        s = *link;
-        *link = s->park_next;
+    struct td_session *s = found ? *found : NULL;
+    if (s) {
+        *found = s->park_next;
         s->park_next = NULL;
         srv->nparked--;
     }

@@ -162,54 +162,6 @@ struct td_server *fz_server_get(const struct fz_limits *lim)
     return srv;
 }
 
-/* Takes the oldest ready session of the first user on the pool's ring, as a worker's
- * sched_pick in pool.c does (this thread is the only worker, so no concurrency limit
- * applies); the user goes to the back of the ring when it has more. [p->mu] */
-static struct td_conn *pool_pick(struct td_pool *p)
-{
-    struct td_sched *s = p->ring_head;
-    if (!s)
-        return NULL;
-    struct td_conn *c = s->head;
-    p->ring_head = s->next;
-    if (p->ring_tail == s)
-        p->ring_tail = NULL;
-    s->next = NULL;
-    s->listed = false;
-    if (!c)
-        return NULL;
-    s->head = c->ready_next;
-    if (!s->head)
-        s->tail = NULL;
-    c->ready_next = NULL;
-    if (s->head) {
-        s->listed = true;
-        if (p->ring_tail)
-            p->ring_tail->next = s;
-        else
-            p->ring_head = s;
-        p->ring_tail = s;
-    }
-    atomic_fetch_sub(&p->nready, 1);
-    return c;
-}
-
-/* Runs every session queued on the pool, on this thread, as a worker would. */
-static bool pool_drain(struct td_server *srv)
-{
-    bool any = false;
-    for (;;) {
-        struct td_pool *p = &srv->pool;
-        pthread_mutex_lock(&p->mu);
-        struct td_conn *c = pool_pick(p);
-        pthread_mutex_unlock(&p->mu);
-        if (!c)
-            return any;
-        any = true;
-        p->process(c);
-    }
-}
-
 /* The client's view of the reply stream: every reply must be a well-formed response frame
  * whose body decodes as an ErrorReply (every reply message starts with its Status). */
 struct reply_reader {
@@ -322,7 +274,7 @@ static bool drain_client(struct td_server *srv, int fd, struct reply_reader *rr)
 static bool pump(struct td_server *srv, int client, struct reply_reader *rr)
 {
     uv_run(&srv->loop, UV_RUN_NOWAIT);   /* always has the async handle: no progress signal */
-    bool any = pool_drain(srv);
+    bool any = td_pool_run_ready(&srv->pool);
     any |= drain_client(srv, client, rr);
     return any;
 }

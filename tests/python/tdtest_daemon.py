@@ -6,11 +6,22 @@ socket and on tcp://127.0.0.1:0 (the real port is read from its `listening` line
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
 import time
 
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+
+
+
+def lose_connection(client):
+    """Drops a tensord.Client's TCP connection the way a network failure does: a reset
+    (SO_LINGER 0), so the daemon sees the connection fail rather than end."""
+    s = client._conn.sock
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
 
 
 def binary():

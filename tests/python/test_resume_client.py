@@ -2,8 +2,6 @@
 reset, as a network failure gives), the same Client object reattaches its parked session and
 its Tensors keep working; requests lost in flight fail with Unavailable. Values are checked
 against NumPy."""
-import socket
-import struct
 import time
 
 import numpy as np
@@ -23,13 +21,6 @@ def own():
     d.stop_and_check()
 
 
-def lose_connection(c):
-    """A TCP reset from the client's side: the daemon sees the connection fail, not end."""
-    s = c._conn.sock
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    s.close()
-
-
 def test_reconnect_keeps_tensors(own):
     c = td.Client(own.tcp_address, resume_lease=60)
     assert c.resume_lease == 60 and len(c.resume_token) == 64
@@ -38,7 +29,7 @@ def test_reconnect_keeps_tensors(own):
     y = (x * 2).sum(0)
     np.testing.assert_allclose(y.numpy(), (a * 2).sum(0))
     sid, token = c.session_id, c.resume_token
-    lose_connection(c)
+    tdtest_daemon.lose_connection(c)
     with pytest.raises(td.Unavailable):
         (x + 1).numpy()
     c.reconnect()
@@ -48,7 +39,7 @@ def test_reconnect_keeps_tensors(own):
     np.testing.assert_allclose((x @ x.T).numpy(), a @ a.T)
     # Twice more: the token is renewed each time.
     for _ in range(2):
-        lose_connection(c)
+        tdtest_daemon.lose_connection(c)
         c.reconnect()
         np.testing.assert_allclose((x + y).numpy(), a + (a * 2).sum(0))
     st = c.stats()
@@ -63,7 +54,7 @@ def test_requests_lost_in_flight_fail(own):
     c.sync()
     # Sent but never answered: the reply cannot arrive once the socket is gone.
     z = x + 5
-    lose_connection(c)
+    tdtest_daemon.lose_connection(c)
     c.reconnect()
     with pytest.raises(td.Unavailable, match="lost before the reply"):
         z.numpy()
@@ -94,6 +85,6 @@ def test_reconnect_errors(own):
         time.sleep(0.01)
     assert not any(s["id"] == sid for s in c2.list_sessions())
     c2.resume_token = token                     # somebody else's spent token
-    lose_connection(c2)
+    tdtest_daemon.lose_connection(c2)
     with pytest.raises(td.NotFound):
         c2.reconnect()

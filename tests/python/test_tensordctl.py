@@ -187,15 +187,11 @@ def test_sessions_cli_and_method(env):
 
 
 def test_sessions_lists_and_kills_a_parked_session(env):
-    import socket
-    import struct
     import tensord as td
     alice = td.Client(env.d.tcp_address, token=ALICE_TOKEN, resume_lease=120)
     _upload(alice, np.zeros(16, np.float32))            # 64 bytes
     sid = alice.session_id
-    s = alice._conn.sock                                # lost: a TCP reset
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    s.close()
+    tdtest_daemon.lose_connection(alice)
     admin = env.connect(ADMIN_TOKEN)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
